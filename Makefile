@@ -1,0 +1,38 @@
+# cc_ari: the two commands are `make run` and `make test` (as root, on Debian 12).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run stop test status deps venv lint unit e2e bench clean
+
+run: deps venv
+	$(PYTHON) scripts/lab.py run
+
+stop:
+	$(PYTHON) scripts/lab.py stop
+
+status:
+	$(PYTHON) scripts/lab.py status
+
+test: run lint
+	$(BIN)/pytest -q -ra tests
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+lint: venv
+	$(BIN)/ruff check cc_ari tests scripts
+	$(BIN)/mypy --strict cc_ari
+
+deps:
+	$(PYTHON) scripts/lab.py deps
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+clean: stop
+	rm -rf .lab $(VENV)

@@ -1,0 +1,1 @@
+"""Agents: who is logged in to which queues, and in which state."""

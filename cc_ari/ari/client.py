@@ -1,0 +1,253 @@
+"""ARI over aiohttp: REST with a timeout on every call, and a reconnecting events WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+import structlog
+
+from cc_ari.ari.errors import AriBadRequest, AriConflict, AriError, AriNotFound, AriUnavailable
+from cc_ari.ari.models import Bridge, Channel, Event, parse_event
+
+log = structlog.get_logger("cc_ari.ari")
+
+EventHandler = Callable[[Event], Awaitable[None]]
+ConnectHandler = Callable[[], Awaitable[None]]
+Params = Mapping[str, str | int | float | bool]
+
+
+def _q(params: Params | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in (params or {}).items():
+        out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return out
+
+
+class AriClient:
+    """A small typed surface over the REST calls cc_ari uses."""
+
+    def __init__(self, base_url: str, user: str, password: str, app: str, *, timeout: float = 5.0) -> None:
+        self._base = base_url.rstrip("/") + "/ari"
+        self._auth = aiohttp.encode_basic_auth(user, password) if hasattr(aiohttp, "encode_basic_auth") \
+            else aiohttp.BasicAuth(user, password).encode()
+        self.app = app
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers={"Authorization": self._auth})
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("AriClient.start() was not called")
+        return self._session
+
+    async def request(self, method: str, path: str, *, params: Params | None = None,
+                      json_body: Any = None, timeout: float | None = None) -> Any:
+        url = self._base + path
+        try:
+            async with self.session.request(
+                method, url, params=_q(params), json=json_body,
+                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    message = text
+                    try:
+                        message = json.loads(text).get("message", text)
+                    except (ValueError, AttributeError):
+                        pass
+                    cls: type[AriError] = AriError
+                    if resp.status == 404:
+                        cls = AriNotFound
+                    elif resp.status == 409:
+                        cls = AriConflict
+                    elif resp.status in (400, 422):
+                        cls = AriBadRequest
+                    raise cls(f"{method} {path}: {resp.status} {message}", status=resp.status, path=path)
+                if not text:
+                    return None
+                return json.loads(text)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise AriUnavailable(f"{method} {path}: {exc!r}", path=path) from exc
+
+    # --- channels -------------------------------------------------------------------------
+    async def channels(self) -> list[Channel]:
+        return [Channel.parse(c) for c in await self.request("GET", "/channels")]
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        """Hang up; a channel that is already gone is fine."""
+        try:
+            await self.request("DELETE", f"/channels/{channel_id}", params={"reason": reason})
+        except AriNotFound:
+            pass
+
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str, priority: int = 1) -> None:
+        await self.request("POST", f"/channels/{channel_id}/continue",
+                           params={"context": context, "extension": extension, "priority": priority})
+
+    async def create_channel(self, endpoint: str, *, channel_id: str, app_args: str, originator: str | None = None,
+                             caller_id: str | None = None, variables: Mapping[str, str] | None = None) -> Channel:
+        params: dict[str, str | int | float | bool] = {"endpoint": endpoint, "app": self.app,
+                                                       "appArgs": app_args, "channelId": channel_id}
+        if originator:
+            params["originator"] = originator
+        body = {"variables": dict(variables or {})}
+        if caller_id:
+            body["variables"]["CALLERID(all)"] = caller_id
+        return Channel.parse(await self.request("POST", "/channels/create", params=params, json_body=body))
+
+    async def dial(self, channel_id: str, *, caller: str | None = None, timeout: int = 0) -> None:
+        params: dict[str, str | int | float | bool] = {"timeout": timeout}
+        if caller:
+            params["caller"] = caller
+        await self.request("POST", f"/channels/{channel_id}/dial", params=params)
+
+    async def play(self, channel_id: str, media: list[str], playback_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/play/{playback_id}",
+                           params={"media": ",".join(media)})
+
+    async def stop_playback(self, playback_id: str) -> None:
+        try:
+            await self.request("DELETE", f"/playbacks/{playback_id}")
+        except AriNotFound:
+            pass
+
+    async def ring(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/ring")
+
+    async def set_var(self, channel_id: str, name: str, value: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/variable", params={"variable": name, "value": value})
+
+    async def get_var(self, channel_id: str, name: str) -> str | None:
+        try:
+            res = await self.request("GET", f"/channels/{channel_id}/variable", params={"variable": name})
+        except AriNotFound:
+            return None
+        return str(res.get("value")) if isinstance(res, dict) else None
+
+    # --- bridges --------------------------------------------------------------------------
+    async def bridges(self) -> list[Bridge]:
+        return [Bridge.parse(b) for b in await self.request("GET", "/bridges")]
+
+    async def create_bridge(self, bridge_id: str, kind: str, name: str = "") -> Bridge:
+        return Bridge.parse(await self.request("POST", f"/bridges/{bridge_id}",
+                                               params={"type": kind, "name": name or bridge_id}))
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        try:
+            await self.request("DELETE", f"/bridges/{bridge_id}")
+        except AriNotFound:
+            pass
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: list[str], role: str | None = None) -> None:
+        params: dict[str, str | int | float | bool] = {"channel": ",".join(channel_ids)}
+        if role:
+            params["role"] = role
+        await self.request("POST", f"/bridges/{bridge_id}/addChannel", params=params)
+
+    async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None:
+        try:
+            await self.request("POST", f"/bridges/{bridge_id}/removeChannel", params={"channel": channel_id})
+        except (AriNotFound, AriBadRequest, AriConflict):
+            pass
+
+    async def bridge_moh(self, bridge_id: str, moh_class: str = "default") -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/moh", params={"mohClass": moh_class})
+
+    async def record_bridge(self, bridge_id: str, name: str, fmt: str = "wav") -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/record",
+                           params={"name": name, "format": fmt, "ifExists": "overwrite", "beep": False,
+                                   "terminateOn": "none"})
+
+    async def stop_recording(self, name: str) -> None:
+        try:
+            await self.request("POST", f"/recordings/live/{name}/stop")
+        except (AriNotFound, AriConflict):
+            pass
+
+    async def endpoint_state(self, tech: str, resource: str) -> str | None:
+        try:
+            res = await self.request("GET", f"/endpoints/{tech}/{resource}")
+        except AriNotFound:
+            return None
+        return str(res.get("state")) if isinstance(res, dict) else None
+
+    async def endpoints(self, tech: str) -> dict[str, str]:
+        res = await self.request("GET", f"/endpoints/{tech}")
+        return {str(e.get("resource")): str(e.get("state")) for e in res or ()}
+
+    async def info(self) -> dict[str, Any]:
+        res = await self.request("GET", "/asterisk/info")
+        return dict(res or {})
+
+
+class AriEvents:
+    """The events WebSocket, reconnected with backoff for as long as the service runs.
+
+    `on_connect` runs after each (re)connection, before any event of that connection is
+    handled, so the service can resynchronise its state from Asterisk first.
+    """
+
+    def __init__(self, client: AriClient, base_url: str, *, on_event: EventHandler, on_connect: ConnectHandler,
+                 on_disconnect: ConnectHandler, max_backoff: float = 5.0) -> None:
+        ws = base_url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/")
+        self._url = f"{ws}/ari/events"
+        self._client = client
+        self._on_event = on_event
+        self._on_connect = on_connect
+        self._on_disconnect = on_disconnect
+        self._max_backoff = max_backoff
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                async with self._client.session.ws_connect(
+                    self._url, params={"app": self._client.app, "subscribeAll": "false"},
+                    heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                ) as ws:
+                    log.info("ari_connected", url=self._url)
+                    backoff = 0.2
+                    self.connected.set()
+                    await self._on_connect()
+                    async for msg in ws:
+                        if msg.type == aiohttp.WSMsgType.TEXT:
+                            try:
+                                data = json.loads(msg.data)
+                            except ValueError:
+                                log.warning("ari_bad_event_json")
+                                continue
+                            await self._on_event(parse_event(data))
+                        elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                            break
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("ari_connect_failed", error=repr(exc), retry_in=backoff)
+            except Exception:
+                log.exception("ari_event_loop_error")
+            if self.connected.is_set():
+                self.connected.clear()
+                log.warning("ari_disconnected")
+                try:
+                    await self._on_disconnect()
+                except Exception:
+                    log.exception("ari_on_disconnect_failed")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)

@@ -1,0 +1,1 @@
+"""PostgreSQL: migrations and the one module that writes calls and legs."""

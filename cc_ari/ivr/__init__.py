@@ -1,0 +1,1 @@
+"""IVR menus: a pure engine (engine.py) driven by the call service."""

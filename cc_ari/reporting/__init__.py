@@ -1,0 +1,1 @@
+"""Reporting: reconciling calls served without cc_ari (CEL) into PostgreSQL."""

@@ -1,0 +1,266 @@
+"""Reconcile calls served by the fallback dialplan (cc_ari down) from Asterisk's CEL log.
+
+Asterisk writes every channel event as one JSON line (cel_custom). A call that went through
+the fallback is marked by the CEL user event `cc_fallback` (its extra is the queue, or
+`invalid_number`). When the call's LINKEDID_END arrives, its rows are built from the events
+(`build_call`, pure) and written idempotently. A cursor (file inode + byte offset) in the
+database says how far the log is done; it never moves past a call that is not complete yet,
+so a restart re-reads and re-writes (harmlessly) rather than missing anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from cc_ari.callflow import CallFlow
+from cc_ari.db.store import CallStore
+
+log = structlog.get_logger("cc_ari.reconcile")
+
+CURSOR_SOURCE = "cel"
+GET_CURSOR = "SELECT inode, offset_bytes FROM cc.cel_cursor WHERE source = $1"
+SET_CURSOR = """
+INSERT INTO cc.cel_cursor (source, inode, offset_bytes) VALUES ($1, $2, $3)
+ON CONFLICT (source) DO UPDATE SET inode = EXCLUDED.inode, offset_bytes = EXCLUDED.offset_bytes, updated_at = now()
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CelEvent:
+    event: str
+    user_event: str
+    time: datetime
+    cid_num: str
+    exten: str
+    context: str
+    channel: str
+    app: str
+    uniqueid: str
+    linkedid: str
+    extra: Mapping[str, Any]
+
+    @classmethod
+    def parse(cls, line: str) -> CelEvent | None:
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(raw, dict):
+            return None
+        d = {str(k).lower(): v for k, v in raw.items()}
+        try:
+            t = datetime.fromtimestamp(float(d.get("eventtime", 0)), UTC)
+        except (TypeError, ValueError):
+            return None
+        extra_raw = d.get("extra", "")
+        extra: Mapping[str, Any] = {}
+        if isinstance(extra_raw, dict):
+            extra = extra_raw
+        elif isinstance(extra_raw, str) and extra_raw.startswith("{"):
+            try:
+                extra = json.loads(extra_raw)
+            except ValueError:
+                extra = {"extra": extra_raw}
+        elif extra_raw:
+            extra = {"extra": extra_raw}
+        return cls(
+            event=str(d.get("eventenum") or d.get("eventtype") or ""),
+            user_event=str(d.get("usereventname") or ""),
+            time=t,
+            cid_num=str(d.get("cidnum") or ""),
+            exten=str(d.get("exten") or ""),
+            context=str(d.get("context") or ""),
+            channel=str(d.get("channame") or ""),
+            app=str(d.get("appname") or ""),
+            uniqueid=str(d.get("uniqueid") or ""),
+            linkedid=str(d.get("linkedid") or ""),
+            extra=extra,
+        )
+
+
+@dataclass(slots=True)
+class LegRow:
+    leg_id: str
+    role: str
+    endpoint: str
+    channel_name: str
+    started_at: datetime
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    hangup_cause: int | None = None
+
+
+@dataclass(slots=True)
+class CallRow:
+    call_id: str
+    caller: str | None
+    dnis: str | None
+    queue: str | None
+    agent: str | None
+    started_at: datetime
+    queued_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    outcome: str
+    recording_path: str | None
+    legs: list[LegRow] = field(default_factory=list)
+
+
+def _endpoint(channel: str) -> str:
+    return channel.rsplit("-", 1)[0] if "-" in channel else channel
+
+
+def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None) -> CallRow | None:
+    """A fallback call's rows from its CEL events (pure). None if it is not a fallback call."""
+    evs = sorted(events, key=lambda e: e.time)
+    marks = [e for e in evs if e.event == "USER_DEFINED" and e.user_event == "cc_fallback"]
+    if not evs or not marks:
+        return None
+    call_id = evs[0].linkedid
+    legs: dict[str, LegRow] = {}
+    for e in evs:
+        if not e.uniqueid:
+            continue
+        leg = legs.get(e.uniqueid)
+        if leg is None:
+            role = "caller" if e.uniqueid == call_id else ("agent" if "/agent" in e.channel else "customer")
+            leg = legs[e.uniqueid] = LegRow(e.uniqueid, role, _endpoint(e.channel), e.channel, e.time)
+        if e.event == "ANSWER" and leg.answered_at is None:
+            leg.answered_at = e.time
+        elif e.event == "HANGUP":
+            leg.ended_at = e.time
+            cause = e.extra.get("hangupcause")
+            if isinstance(cause, int | str) and str(cause).isdigit():
+                leg.hangup_cause = int(cause)
+        elif e.event == "CHAN_END" and leg.ended_at is None:
+            leg.ended_at = e.time
+    caller_leg = legs.get(call_id)
+    mark_value = str(marks[0].extra.get("extra", ""))
+    invalid = mark_value == "invalid_number"
+    bridged_agents = [legs[e.uniqueid] for e in evs
+                      if e.event == "BRIDGE_ENTER" and e.uniqueid in legs and legs[e.uniqueid].role == "agent"]
+    answering = next((leg for leg in bridged_agents if leg.answered_at), None)
+    end = next((e.time for e in reversed(evs) if e.event == "LINKEDID_END"), None)
+    if end is None and caller_leg is not None:
+        end = caller_leg.ended_at
+    outcome = "invalid_number" if invalid else ("answered" if answering else "abandoned")
+    recording = None
+    if answering is not None and recordings_dir is not None:
+        recording = str(recordings_dir / f"{call_id}.wav")
+    first = caller_leg or next(iter(legs.values()))
+    return CallRow(
+        call_id=call_id,
+        caller=(evs[0].cid_num or None),
+        dnis=(first_exten(evs, call_id) or None),
+        queue=None if invalid else (mark_value or None),
+        agent=answering.endpoint.split("/", 1)[-1] if answering else None,
+        started_at=first.started_at,
+        queued_at=None if invalid else marks[0].time,
+        answered_at=answering.answered_at if answering else None,
+        ended_at=end,
+        outcome=outcome,
+        recording_path=recording,
+        legs=list(legs.values()),
+    )
+
+
+def first_exten(evs: list[CelEvent], call_id: str) -> str:
+    for e in evs:
+        if e.uniqueid == call_id and e.exten and e.exten not in ("s", "invalid") and e.exten[0].isdigit():
+            return e.exten
+    return ""
+
+
+class CelReconciler:
+    def __init__(self, path: Path, store: CallStore, flow: CallFlow, recordings_dir: Path,
+                 asterisk_recordings_dir: str, *, interval: float = 1.0) -> None:
+        self._path = path
+        self._store = store
+        self._flow = flow
+        self._recordings_dir = recordings_dir
+        self._interval = interval
+        self._open: dict[str, list[tuple[int, CelEvent]]] = {}
+        self._inode: int | None = None
+        self._offset = 0
+        self.reconciled = 0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, ValueError) as exc:
+                log.warning("cel_poll_failed", error=repr(exc))
+            except Exception as exc:  # database down: try again later, cursor unchanged
+                log.warning("cel_poll_failed", error=repr(exc))
+            await asyncio.sleep(self._interval)
+
+    async def poll(self) -> int:
+        try:
+            st = os.stat(self._path)
+        except FileNotFoundError:
+            return 0
+        if self._inode is None:
+            rows = await self._store.fetch(GET_CURSOR, CURSOR_SOURCE)
+            if rows and rows[0]["inode"] == st.st_ino and rows[0]["offset_bytes"] <= st.st_size:
+                self._inode, self._offset = st.st_ino, int(rows[0]["offset_bytes"])
+            else:
+                self._inode, self._offset = st.st_ino, 0
+        if st.st_ino != self._inode or st.st_size < self._offset:
+            log.info("cel_log_rotated")
+            self._inode, self._offset, self._open = st.st_ino, 0, {}
+        if st.st_size == self._offset:
+            return 0
+        with open(self._path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        end = data.rfind(b"\n")
+        if end < 0:
+            return 0
+        pos = self._offset
+        done = 0
+        for raw in data[: end + 1].splitlines(keepends=True):
+            line_at = pos
+            pos += len(raw)
+            ev = CelEvent.parse(raw.decode("utf-8", "replace"))
+            if ev is None or not ev.linkedid:
+                continue
+            self._open.setdefault(ev.linkedid, []).append((line_at, ev))
+            if ev.event == "LINKEDID_END":
+                group = self._open.pop(ev.linkedid)
+                if self._write(build_call((e for _, e in group), self._recordings_dir)):
+                    done += 1
+        # The cursor never passes the first line of a call that has not ended.
+        cursor = min((g[0][0] for g in self._open.values()), default=pos)
+        if done:
+            await self._store.flushed(timeout=30.0)
+        await self._store.execute(SET_CURSOR, CURSOR_SOURCE, self._inode, cursor)
+        self._offset = pos
+        self.reconciled += done
+        return done
+
+    def _write(self, row: CallRow | None) -> bool:
+        if row is None:
+            return False
+        s = self._store
+        s.call(row.call_id, mode="fill", direction="inbound", caller=row.caller, dnis=row.dnis, queue=row.queue,
+               agent=row.agent, started_at=row.started_at, queued_at=row.queued_at, answered_at=row.answered_at,
+               ended_at=row.ended_at, outcome=row.outcome, recording_path=row.recording_path,
+               handled_by="fallback")
+        for leg in row.legs:
+            s.leg(leg.leg_id, mode="fill", call_id=row.call_id, role=leg.role, endpoint=leg.endpoint,
+                  channel_name=leg.channel_name, started_at=leg.started_at, answered_at=leg.answered_at,
+                  ended_at=leg.ended_at, hangup_cause=leg.hangup_cause)
+        log.info("fallback_call_reconciled", call_id=row.call_id, outcome=row.outcome, queue=row.queue,
+                 agent=row.agent)
+        return True

@@ -1,0 +1,118 @@
+"""Process settings: addresses, secrets and paths, from the environment, validated once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+ROLES = ("admin", "supervisor", "agent")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    ari_url: str
+    ari_user: str
+    ari_password: str = field(repr=False)
+    ari_app: str
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    ami_password: str = field(repr=False)
+    http_host: str
+    http_port: int
+    api_tokens: Mapping[str, str] = field(repr=False)  # token -> role
+    config_path: Path
+    recordings_dir: Path  # as this host sees it
+    asterisk_recordings_dir: str  # as Asterisk sees it (may differ: chroot)
+    prompts_dir: str  # as Asterisk sees it
+    cel_log: Path | None
+    log_dir: Path | None
+    state_dir: Path
+    agents: tuple[str, ...] = ()
+    log_level: str = "info"
+    request_timeout: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+
+        def need(key: str) -> str:
+            value = e.get(key, "").strip()
+            if not value:
+                raise SettingsError(f"{key} is required")
+            return value
+
+        def port(key: str, default: str) -> int:
+            raw = e.get(key, default)
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"{key} must be a port number, got {raw!r}") from None
+            if not 0 < value < 65536:
+                raise SettingsError(f"{key} must be 1..65535, got {value}")
+            return value
+
+        ari_url = need("CC_ARI_URL").rstrip("/")
+        if urlparse(ari_url).scheme not in ("http", "https"):
+            raise SettingsError(f"CC_ARI_URL must be an http(s) URL, got {ari_url!r}")
+        db = need("CC_DATABASE_URL")
+        if urlparse(db).scheme not in ("postgres", "postgresql"):
+            raise SettingsError("CC_DATABASE_URL must be a postgresql:// URL")
+
+        tokens: dict[str, str] = {}
+        admin = e.get("CC_API_TOKEN", "").strip()
+        if admin:
+            tokens[admin] = "admin"
+        for item in filter(None, (s.strip() for s in e.get("CC_API_TOKENS", "").split(","))):
+            token, _, role = item.rpartition(":")
+            if not token or role not in ROLES:
+                raise SettingsError(f"CC_API_TOKENS entries are token:role with role in {ROLES}")
+            tokens[token] = role
+        if not tokens:
+            raise SettingsError("CC_API_TOKEN (or CC_API_TOKENS) is required: the API never runs open")
+        if any(len(t) < 16 for t in tokens):
+            raise SettingsError("API tokens must be at least 16 characters")
+
+        if e.get("CC_AGENTS", "").strip():
+            agents = tuple(a.strip() for a in e["CC_AGENTS"].split(",") if a.strip())
+        else:
+            count = e.get("CC_AGENT_COUNT", "20")
+            if not count.isdigit() or not 0 < int(count) <= 10000:
+                raise SettingsError(f"CC_AGENT_COUNT must be 1..10000, got {count!r}")
+            agents = tuple(f"agent{i}" for i in range(1, int(count) + 1))
+
+        cel = e.get("CC_CEL_LOG", "").strip()
+        log_dir = e.get("CC_LOG_DIR", "").strip()
+        return cls(
+            database_url=db,
+            ari_url=ari_url,
+            ari_user=need("CC_ARI_USER"),
+            ari_password=need("CC_ARI_PASSWORD"),
+            ari_app=e.get("CC_ARI_APP", "cc_ari"),
+            ami_host=e.get("CC_AMI_HOST", "127.0.0.1"),
+            ami_port=port("CC_AMI_PORT", "5038"),
+            ami_user=e.get("CC_AMI_USER", "cc_ari"),
+            ami_password=e.get("CC_AMI_PASSWORD", ""),
+            http_host=e.get("CC_HTTP_HOST", "127.0.0.1"),
+            http_port=port("CC_HTTP_PORT", "8080"),
+            api_tokens=tokens,
+            config_path=Path(e.get("CC_CONFIG", "config/cc_ari.toml")),
+            recordings_dir=Path(need("CC_RECORDINGS_DIR")),
+            asterisk_recordings_dir=e.get("CC_ASTERISK_RECORDINGS_DIR", "").strip()
+            or need("CC_RECORDINGS_DIR"),
+            prompts_dir=need("CC_PROMPTS_DIR"),
+            cel_log=Path(cel) if cel else None,
+            log_dir=Path(log_dir) if log_dir else None,
+            state_dir=Path(e.get("CC_STATE_DIR", ".lab/state")),
+            agents=agents,
+            log_level=e.get("CC_LOG_LEVEL", "info").lower(),
+        )

@@ -1,0 +1,243 @@
+"""HTTP API: agent control and live state, bearer-token auth with roles, JSON errors.
+
+Bad input gets a 4xx with a JSON body saying what is wrong; nothing is half-applied because
+requests are fully validated before the (synchronous) change is made.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from cc_ari.agents.errors import InvalidTransition, UnknownAgent, UnknownQueue
+from cc_ari.agents.models import Agent
+from cc_ari.agents.service import AgentService
+from cc_ari.calls.models import Phase
+from cc_ari.calls.service import CallService
+
+log = structlog.get_logger("cc_ari.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 64 * 1024
+REASON_MAX = 64
+CONTROL_ROLES = frozenset({"admin", "supervisor"})
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def make_auth(tokens: Mapping[str, str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    items = list(tokens.items())
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        role = None
+        if scheme.lower() == "bearer" and token:
+            for known, r in items:
+                if hmac.compare_digest(known.encode(), token.strip().encode()):
+                    role = r
+                    break
+        if role is None:
+            return error(401, "missing or invalid bearer token",
+                         hint="send Authorization: Bearer <token>")
+        request["role"] = role
+        return await handler(request)
+
+    return auth
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error(exc.status, str(exc))
+    except UnknownAgent as exc:
+        return error(404, str(exc))
+    except UnknownQueue as exc:
+        return error(422, str(exc))
+    except InvalidTransition as exc:
+        return error(409, str(exc))
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return error(exc.status, exc.reason or "error")
+        raise
+    except Exception:
+        log.exception("api_error", path=request.path)
+        return error(500, "internal error")
+
+
+async def json_body(request: web.Request, *, required: bool) -> dict[str, Any]:
+    if request.content_length and request.content_length > MAX_BODY:
+        raise ApiError(413, "body too large")
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "a JSON object body is required")
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return data
+
+
+def agent_json(a: Agent, online: bool, now: float) -> dict[str, Any]:
+    return {
+        "agent": a.name,
+        "state": str(a.state),
+        "queues": sorted(a.queues),
+        "skills": dict(a.skills),
+        "pause_reason": a.pause_reason,
+        "call_id": a.call_id,
+        "state_seconds": round(max(0.0, now - a.since), 1) if a.since else None,
+        "registered": online,
+        "pending": a.pending,
+    }
+
+
+class Api:
+    def __init__(self, agents: AgentService, calls: CallService, *, health: Callable[[], dict[str, Any]]) -> None:
+        self._agents = agents
+        self._calls = calls
+        self._health = health
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/api/agents", self.list_agents)
+        app.router.add_get("/api/agents/{agent}", self.get_agent)
+        app.router.add_post("/api/agents/{agent}/login", self.login)
+        app.router.add_post("/api/agents/{agent}/pause", self.pause)
+        app.router.add_post("/api/agents/{agent}/ready", self.ready)
+        app.router.add_post("/api/agents/{agent}/logout", self.logout)
+        app.router.add_get("/api/queues", self.list_queues)
+        app.router.add_get("/api/calls", self.list_calls)
+
+    @staticmethod
+    def _control(request: web.Request) -> None:
+        if request["role"] not in CONTROL_ROLES:
+            raise ApiError(403, "this token's role may not control agents")
+
+    def _one(self, name: str) -> dict[str, Any]:
+        online = self._calls.endpoint_states()
+        return agent_json(self._agents.get(name), online.get(name, False), time.monotonic())
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        h = self._health()
+        return web.json_response(h, status=200 if h.get("ari") else 503)
+
+    async def list_agents(self, request: web.Request) -> web.Response:
+        online = self._calls.endpoint_states()
+        now = time.monotonic()
+        return web.json_response({"agents": [agent_json(a, online.get(a.name, False), now)
+                                             for a in sorted(self._agents.all(), key=_natural)]})
+
+    async def get_agent(self, request: web.Request) -> web.Response:
+        return web.json_response(self._one(request.match_info["agent"]))
+
+    async def login(self, request: web.Request) -> web.Response:
+        self._control(request)
+        name = request.match_info["agent"]
+        self._agents.get(name)  # 404 before looking at the body
+        body = await json_body(request, required=True)
+        unknown = set(body) - {"queues", "skills"}
+        if unknown:
+            raise ApiError(422, f"unknown field(s): {', '.join(sorted(unknown))}")
+        queues = body.get("queues")
+        if not isinstance(queues, list) or not queues or not all(isinstance(q, str) and q for q in queues):
+            raise ApiError(422, "queues must be a non-empty list of queue names")
+        skills = body.get("skills", {})
+        if not isinstance(skills, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 100
+            for k, v in skills.items()
+        ):
+            raise ApiError(422, "skills must map skill names to integer levels 0..100")
+        self._agents.login(name, list(dict.fromkeys(queues)), skills)
+        return web.json_response(self._one(name))
+
+    async def pause(self, request: web.Request) -> web.Response:
+        self._control(request)
+        name = request.match_info["agent"]
+        self._agents.get(name)
+        body = await json_body(request, required=False)
+        unknown = set(body) - {"reason"}
+        if unknown:
+            raise ApiError(422, f"unknown field(s): {', '.join(sorted(unknown))}")
+        reason = body.get("reason", "paused")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX:
+            raise ApiError(422, f"reason must be a non-empty string of at most {REASON_MAX} characters")
+        self._agents.pause(name, reason.strip())
+        return web.json_response(self._one(name))
+
+    async def ready(self, request: web.Request) -> web.Response:
+        self._control(request)
+        name = request.match_info["agent"]
+        self._agents.get(name)
+        await json_body(request, required=False)
+        self._agents.ready(name)
+        return web.json_response(self._one(name))
+
+    async def logout(self, request: web.Request) -> web.Response:
+        self._control(request)
+        name = request.match_info["agent"]
+        self._agents.get(name)
+        await json_body(request, required=False)
+        self._agents.logout(name)
+        return web.json_response(self._one(name))
+
+    async def list_queues(self, request: web.Request) -> web.Response:
+        now = time.monotonic()
+        calls = self._calls.calls()
+        agents = self._agents.all()
+        out = []
+        for q in sorted(self._agents.queue_names):
+            waiting = [c for c in calls if c.queue == q and c.phase in (Phase.QUEUED, Phase.RINGING)]
+            logged = [a for a in agents if q in a.queues]
+            out.append({
+                "queue": q,
+                "waiting": len(waiting),
+                "longest_wait_seconds": round(max((now - c.queued_mono for c in waiting), default=0.0), 1),
+                "agents_logged_in": len(logged),
+                "agents_ready": sum(1 for a in logged if a.available_for(q)),
+                "agents_on_call": sum(1 for a in logged if a.state in ("on_call", "ringing")),
+                "talking": sum(1 for c in calls if c.queue == q and c.phase is Phase.TALKING),
+            })
+        return web.json_response({"queues": out})
+
+    async def list_calls(self, request: web.Request) -> web.Response:
+        return web.json_response({"calls": [
+            {"call_id": c.call_id, "phase": str(c.phase), "dnis": c.dnis, "queue": c.queue, "agent": c.agent,
+             "started_at": c.started_at.isoformat()}
+            for c in self._calls.calls()
+        ]})
+
+
+def _natural(a: Agent) -> tuple[str, int]:
+    head = a.name.rstrip("0123456789")
+    tail = a.name[len(head):]
+    return head, int(tail) if tail else -1
+
+
+def build_app(api: Api, tokens: Mapping[str, str]) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json, make_auth(tokens)], client_max_size=MAX_BODY)
+    api.routes(app)
+    return app
