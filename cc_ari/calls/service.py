@@ -256,13 +256,13 @@ class CallService:
         leg = call.legs.get(leg_id)
         return leg is None or leg.ended_at is not None
 
-    def _media(self, prompts: list[str] | tuple[str, ...]) -> list[str]:
+    def _sound_uris(self, prompts: list[str] | tuple[str, ...]) -> list[str]:
         return [f"sound:{self._media.prompts_dir}/{p}" for p in prompts]
 
     async def _start_playback(self, call: Call, prompts: list[str] | tuple[str, ...]) -> str:
         pb = f"pb-{uuid.uuid4().hex}"
         try:
-            await self._ari.play(call.call_id, self._media(prompts), pb)
+            await self._ari.play(call.call_id, self._sound_uris(prompts), pb)
         except AriNotFound:
             raise CallerGone() from None
         return pb
@@ -429,6 +429,7 @@ class CallService:
                 f"PJSIP/{agent}", channel_id=chan_id, app_args=f"agent,{call.call_id}", originator=call.call_id,
                 caller_id=f'"{call.caller}" <{call.caller}>' if call.caller else None)
             call.legs[chan_id].channel_name = ch.name
+            await self._await_stasis(call, chan_id)
             await self._ari.dial(chan_id, timeout=int(qc.ring_timeout))
         except AriError as exc:
             log.warning("agent_unreachable", agent=agent, error=str(exc))
@@ -460,6 +461,18 @@ class CallService:
                 self._agents.no_answer(agent)
                 call.agent = None
                 return False
+
+    async def _await_stasis(self, call: Call, chan_id: str, timeout: float = 5.0) -> None:
+        """A created channel can be dialed only once it is in our Stasis app."""
+        deadline = self._clock() + timeout
+        while True:
+            ev = await self._next(call, deadline - self._clock())
+            if ev is None:
+                raise AriError(f"channel {chan_id} did not enter Stasis in {timeout} s")
+            if isinstance(ev, StasisStart) and ev.channel.id == chan_id:
+                return
+            if self._leg_ended(call, chan_id):
+                raise AriError(f"channel {chan_id} ended before it could be dialed")
 
     async def _drop_agent_channel(self, call: Call, chan_id: str) -> None:
         await self._ari.hangup(chan_id)

@@ -61,7 +61,7 @@ class CelEvent:
             t = datetime.fromtimestamp(float(d.get("eventtime", 0)), UTC)
         except (TypeError, ValueError):
             return None
-        extra_raw = d.get("extra", "")
+        extra_raw = d.get("eventextra", d.get("extra", ""))
         extra: Mapping[str, Any] = {}
         if isinstance(extra_raw, dict):
             extra = extra_raw
@@ -74,9 +74,9 @@ class CelEvent:
             extra = {"extra": extra_raw}
         return cls(
             event=str(d.get("eventenum") or d.get("eventtype") or ""),
-            user_event=str(d.get("usereventname") or ""),
+            user_event=str(d.get("userdeftype") or d.get("usereventname") or ""),
             time=t,
-            cid_num=str(d.get("cidnum") or ""),
+            cid_num=str(d.get("num") or d.get("cidnum") or ""),
             exten=str(d.get("exten") or ""),
             context=str(d.get("context") or ""),
             channel=str(d.get("channame") or ""),

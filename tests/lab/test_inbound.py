@@ -39,3 +39,175 @@ async def test_call_to_support_number_is_answered_recorded_and_logged(call, phon
     rec = row["recording_path"]
     assert rec and Path(rec).exists()
     assert abs(wav_seconds(rec) - float(row["talk_seconds"])) < 1.5
+
+
+async def test_ivr_press_2_reaches_support_agent_with_recording_of_the_conversation(call, phones, db, caller_number):
+    phones("agent2", queues=["support"])
+    sipp = call("5000", caller_number,
+                steps=[("pause", 1500), ("dtmf", "2"), ("pause", 4000), ("audio", None), ("pause", 2000)])
+    res = await asyncio.to_thread(sipp.wait, 60)
+    assert res.returncode == 0, res.errors or res.stderr
+
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["dnis"], row["queue"], row["outcome"], row["agent"]) == ("5000", "support", "answered", "agent2")
+    assert row["ivr_path"] == "2"
+    assert row["queued_at"] > row["started_at"]
+    assert row["talk_seconds"] > 3
+    rec = row["recording_path"]
+    assert Path(rec).exists() and abs(wav_seconds(rec) - float(row["talk_seconds"])) < 1.5
+    legs = await legs_of(db, row["call_id"])
+    assert {leg["role"]: leg["endpoint"] for leg in legs} == {"caller": "PJSIP/pstn", "agent": "PJSIP/agent2"}
+
+
+async def test_ivr_press_1_goes_to_sales_not_support(call, phones, db, caller_number):
+    phones("agent3", queues=["sales"])
+    phones("agent4", queues=["support"])
+    sipp = call("5000", caller_number, steps=[("pause", 1000), ("dtmf", "1"), ("pause", 5000)])
+    res = await asyncio.to_thread(sipp.wait, 60)
+    assert res.returncode == 0, res.errors or res.stderr
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["queue"], row["agent"], row["outcome"]) == ("sales", "agent3", "answered")
+
+
+async def test_ivr_without_any_digit_goes_to_support_after_two_prompts(call, phones, db, caller_number):
+    phones("agent5", queues=["support"])
+    # welcome + menu (~5 s) + 5 s timeout + menu again (~3 s) + 5 s timeout -> support
+    sipp = call("5000", caller_number, steps=[("pause", 24000)])
+    res = await asyncio.to_thread(sipp.wait, 60)
+    assert res.returncode == 0, res.errors or res.stderr
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["queue"], row["outcome"], row["agent"]) == ("support", "answered", "agent5")
+    assert row["ivr_path"] is None
+    ivr_seconds = (row["queued_at"] - row["started_at"]).total_seconds()
+    assert 12 < ivr_seconds < 22, ivr_seconds
+
+
+async def test_three_invalid_digits_in_ivr_go_to_support(call, phones, db, caller_number):
+    phones("agent6", queues=["support"])
+    steps = [("pause", 800), ("dtmf", "7"), ("pause", 600), ("dtmf", "8"), ("pause", 600), ("dtmf", "9"),
+             ("pause", 8000)]
+    sipp = call("5000", caller_number, steps=steps)
+    res = await asyncio.to_thread(sipp.wait, 60)
+    assert res.returncode == 0, res.errors or res.stderr
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["queue"], row["outcome"]) == ("support", "answered")
+
+
+async def test_caller_hangs_up_during_ivr_is_logged_as_abandoned(call, db, caller_number):
+    sipp = call("5000", caller_number, steps=[("pause", 2000)])
+    res = await asyncio.to_thread(sipp.wait, 30)
+    assert res.returncode == 0, res.errors or res.stderr
+    [row] = await wait_call_row(db, caller_number)
+    assert row["outcome"] == "abandoned"
+    assert row["queue"] is None and row["agent"] is None and row["answered_at"] is None
+    [leg] = await legs_of(db, row["call_id"])
+    assert leg["role"] == "caller" and leg["ended_at"] is not None
+
+
+async def test_caller_abandons_while_queued_with_nobody_logged_in(call, db, caller_number):
+    sipp = call("5001", caller_number, steps=[("pause", 4000)])
+    res = await asyncio.to_thread(sipp.wait, 30)
+    assert res.returncode == 0, res.errors or res.stderr
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["queue"], row["outcome"], row["agent"]) == ("support", "abandoned", None)
+    assert 3.0 < row["wait_seconds"] < 6.0
+    assert row["talk_seconds"] is None and row["recording_path"] is None
+
+
+async def test_unknown_number_hears_announcement_then_asterisk_hangs_up(call, db, caller_number):
+    sipp = call("4321", caller_number, hangup="remote")
+    res = await asyncio.to_thread(sipp.wait, 40)
+    assert res.returncode == 0, res.errors or res.stderr
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["dnis"], row["outcome"], row["queue"]) == ("4321", "invalid_number", None)
+    # the announcement was played in full before the hangup
+    assert (row["ended_at"] - row["started_at"]).total_seconds() > 4
+    [leg] = await legs_of(db, row["call_id"])
+    assert leg["hangup_cause"] is not None
+
+
+async def test_agent_who_does_not_answer_is_paused_and_next_agent_gets_the_call(call, phones, api, db,
+                                                                                caller_number):
+    phones("agent7", queues=["support"], answer=False)
+    api.ok("POST", "/api/agents/agent7/pause", {"reason": "setup"})
+    api.ok("POST", "/api/agents/agent7/ready")  # agent7 is now the longest idle... make agent8 newer
+    await asyncio.sleep(0.05)
+    phones("agent8", queues=["support"])
+    sipp = call("5001", caller_number, steps=[("pause", 22000)])
+    res = await asyncio.to_thread(sipp.wait, 60)
+    assert res.returncode == 0, res.errors or res.stderr
+
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["outcome"], row["agent"]) == ("answered", "agent8")
+    assert 14 < row["wait_seconds"] < 20  # agent7 rang for the 15 s ring timeout first
+    a7 = api.agent("agent7")
+    assert (a7["state"], a7["pause_reason"]) == ("paused", "no_answer")
+    legs = await legs_of(db, row["call_id"])
+    agent_legs = {leg["endpoint"]: leg for leg in legs if leg["role"] == "agent"}
+    assert set(agent_legs) == {"PJSIP/agent7", "PJSIP/agent8"}
+    assert agent_legs["PJSIP/agent7"]["answered_at"] is None
+    assert agent_legs["PJSIP/agent8"]["answered_at"] is not None
+    events = await db.fetch("SELECT state, reason FROM report.agent_events WHERE agent = 'agent7' "
+                            "AND call_id = $1 ORDER BY at", row["call_id"])
+    assert ("paused", "no_answer") in [(e["state"], e["reason"]) for e in events]
+
+
+async def test_second_caller_waits_for_the_only_agent_then_is_answered(call, phones, db, caller_number):
+    phones("agent9", queues=["support"])
+    first = call("5001", caller_number, steps=[("pause", 4000)])
+    await asyncio.sleep(1.0)
+    second = call("5001", caller_number, steps=[("pause", 22000)])
+    r1, r2 = await asyncio.gather(asyncio.to_thread(first.wait, 60), asyncio.to_thread(second.wait, 60))
+    assert r1.returncode == 0 and r2.returncode == 0, (r1.errors, r2.errors)
+    rows = await wait_call_row(db, caller_number, count=2)
+    assert [r["outcome"] for r in rows] == ["answered", "answered"]
+    assert all(r["agent"] == "agent9" for r in rows)
+    # the second waited for the first call (~3.5 s) plus the 10 s wrap-up
+    assert 11 < rows[1]["wait_seconds"] < 18, rows[1]["wait_seconds"]
+    assert rows[1]["answered_at"] > rows[0]["ended_at"]
+
+
+async def test_agent_hanging_up_ends_the_call_cleanly(call, phones, api, db, caller_number):
+    phones("agent10", queues=["support"], talk_ms=3000)
+    sipp = call("5001", caller_number, hangup="remote")
+    res = await asyncio.to_thread(sipp.wait, 40)
+    assert res.returncode == 0, res.errors or res.stderr
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["outcome"], row["agent"]) == ("answered", "agent10")
+    assert 2 < row["talk_seconds"] < 6
+    assert api.agent("agent10")["state"] == "wrapup"  # after-call work before the next offer
+    legs = await legs_of(db, row["call_id"])
+    assert all(leg["ended_at"] is not None for leg in legs) and len(legs) == 2
+
+
+async def test_paused_agent_is_not_offered_calls(call, phones, api, db, caller_number):
+    phones("agent11", queues=["support"])
+    api.ok("POST", "/api/agents/agent11/pause", {"reason": "lunch"})
+    sipp = call("5001", caller_number, steps=[("pause", 3000)])
+    res = await asyncio.to_thread(sipp.wait, 30)
+    assert res.returncode == 0
+    [row] = await wait_call_row(db, caller_number)
+    assert row["outcome"] == "abandoned"
+    ev = await db.fetchrow("SELECT state, reason FROM report.agent_events WHERE agent='agent11' "
+                           "ORDER BY at DESC LIMIT 1")
+    assert (ev["state"], ev["reason"]) == ("paused", "lunch")
+
+
+async def test_burst_of_eight_callers_with_two_agents_leaves_eight_calls_and_no_orphan_legs(
+        call, phones, db, caller_number):
+    phones("agent12", queues=["support"])
+    phones("agent13", queues=["support"])
+    sipps = [call("5001", caller_number, steps=[("pause", 6000)]) for _ in range(8)]
+    results = await asyncio.gather(*(asyncio.to_thread(s.wait, 60) for s in sipps))
+    assert all(r.returncode == 0 for r in results), [r.errors for r in results if r.returncode]
+    rows = await wait_call_row(db, caller_number, count=8)
+    assert len(rows) == 8
+    outcomes = sorted(r["outcome"] for r in rows)
+    assert outcomes.count("answered") == 2 and outcomes.count("abandoned") == 6
+    ids = [r["call_id"] for r in rows]
+    orphans = await db.fetchval(
+        "SELECT count(*) FROM report.legs l LEFT JOIN report.calls c USING (call_id) WHERE c.call_id IS NULL")
+    assert orphans == 0
+    legs = await db.fetch("SELECT call_id, role FROM report.legs WHERE call_id = ANY($1)", ids)
+    assert sum(1 for leg in legs if leg["role"] == "caller") == 8
+    assert sum(1 for leg in legs if leg["role"] == "agent") >= 2
