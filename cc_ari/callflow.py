@@ -93,6 +93,9 @@ def _target(where: str, raw: Any) -> Target:
     kinds = [k for k in ("queue", "menu", "hangup") if raw.get(k)]
     if len(kinds) != 1:
         raise CallFlowError(f"{where} needs exactly one of queue, menu, hangup")
+    for key in ("queue", "menu", "prompt"):
+        if key in raw and not isinstance(raw[key], str):
+            raise CallFlowError(f"{where}.{key} must be a name (a string), got {raw[key]!r}")
     return Target(queue=raw.get("queue"), menu=raw.get("menu"), hangup=bool(raw.get("hangup")),
                   prompt=raw.get("prompt"))
 
@@ -127,6 +130,12 @@ def parse(data: Mapping[str, Any]) -> CallFlow:
             if digit not in DIGITS:
                 raise CallFlowError(f"{where}.choices: {digit!r} is not a single DTMF digit")
             choices[digit] = _target(f"{where}.choices.{digit}", t)
+        for key in ("prompts", "repeat_prompts"):
+            value = m.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+                raise CallFlowError(f"{where}.{key} must be a list of prompt names")
+        if m.get("invalid_prompt") is not None and not isinstance(m["invalid_prompt"], str):
+            raise CallFlowError(f"{where}.invalid_prompt must be a prompt name")
         prompts_list = tuple(m.get("prompts", ()))
         if not prompts_list:
             raise CallFlowError(f"{where}.prompts must list at least one prompt")
@@ -147,6 +156,8 @@ def parse(data: Mapping[str, Any]) -> CallFlow:
     for dnis, r in dict(data.get("routes", {})).items():
         if not isinstance(r, dict) or len([k for k in ("ivr", "queue") if r.get(k)]) != 1:
             raise CallFlowError(f"routes.{dnis} needs exactly one of ivr, queue")
+        if not all(isinstance(r.get(k), str) for k in ("ivr", "queue") if k in r):
+            raise CallFlowError(f"routes.{dnis}: ivr/queue must be a name (a string)")
         routes[str(dnis)] = Route(dnis=str(dnis), ivr=r.get("ivr"), queue=r.get("queue"))
 
     flow = CallFlow(prompts=prompts, routes=routes, queues=queues, menus=menus)

@@ -14,6 +14,7 @@ Stdlib only: it runs before the virtualenv exists.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -92,9 +93,9 @@ def deps() -> None:
     missing = [pkg for cmd, pkg in DEBIAN_PACKAGES.items() if shutil.which(cmd) is None]
     if pg_bindir() is None:
         missing.append("postgresql")
-    if shutil.which("asterisk") is None and not (ROOTFS / ".cc_ari_ready").exists():
-        if shutil.which("debootstrap") is None:
-            missing.append("debootstrap")
+    needs_rootfs = shutil.which("asterisk") is None and not (ROOTFS / ".cc_ari_ready").exists()
+    if needs_rootfs and shutil.which("debootstrap") is None:
+        missing.append("debootstrap")
     if missing:
         say(f"installing Debian packages: {' '.join(missing)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -206,7 +207,8 @@ def pg_start(env: dict[str, str]) -> None:
     status = pg_run(bindir / "pg_ctl", "-D", data, "status", check=False, quiet=True)
     if status.returncode != 0:
         pg_run(bindir / "pg_ctl", "-D", data, "-l", PG_DIR / "postgres.log", "-w", "-t", "60", "start", quiet=True)
-    psql = [str(bindir / "psql"), "-h", str(sock), "-p", env["CC_PG_PORT"], "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"]
+    psql = [str(bindir / "psql"), "-h", str(sock), "-p", env["CC_PG_PORT"], "-U", "postgres",
+            "-v", "ON_ERROR_STOP=1", "-qAt"]
     pw = env["CC_PG_PASSWORD"].replace("'", "''")
     exists = pg_run(*psql, "-c", "SELECT 1 FROM pg_roles WHERE rolname='cc'", capture_output=True).stdout.strip()
     verb = "ALTER" if exists else "CREATE"
@@ -253,7 +255,8 @@ def fallback_routes(config: dict[str, object]) -> str:
         if queue is None:  # an IVR: in reduced mode, its default choice
             menu = config["ivr"][target["ivr"]]  # type: ignore[index]
             queue = menu["on_timeout"].get("queue", "support")
-        lines.append(f"exten => {did},1,CELGenUserEvent(cc_fallback,{queue})\n same => n,Goto(cc-fallback-queue,{queue},1)")
+        lines.append(f"exten => {did},1,CELGenUserEvent(cc_fallback,{queue})\n"
+                     f" same => n,Goto(cc-fallback-queue,{queue},1)")
     return "\n".join(lines)
 
 
@@ -280,10 +283,12 @@ def write_asterisk_config(env: dict[str, str]) -> tuple[str, Path]:
     inst_view, inst_host = instance_paths()
     for sub in ("etc", "db", "cache", "spool/recording", "run", "log", "sounds"):
         (inst_host / sub).mkdir(parents=True, exist_ok=True)
-    mode, root = asterisk_mode()
+    mode, _root = asterisk_mode()
     moddir = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
     if mode == "host":
-        for cand in ("/usr/lib/x86_64-linux-gnu/asterisk/modules", "/usr/lib/asterisk/modules", "/usr/lib64/asterisk/modules"):
+        candidates = ("/usr/lib/x86_64-linux-gnu/asterisk/modules", "/usr/lib/asterisk/modules",
+                      "/usr/lib64/asterisk/modules")
+        for cand in candidates:
             if Path(cand).is_dir():
                 moddir = cand
                 break
@@ -314,7 +319,7 @@ def write_asterisk_config(env: dict[str, str]) -> tuple[str, Path]:
         "FALLBACK_ROUTES": fallback_routes(config),
     }
     etc = inst_host / "etc"
-    sources = sorted((REPO / "asterisk" / "templates").glob("*.conf")) + [REPO / "dialplan" / "extensions.conf"]
+    sources = [*sorted((REPO / "asterisk" / "templates").glob("*.conf")), REPO / "dialplan" / "extensions.conf"]
     for src in sources:
         dst = etc / src.name
         dst.write_text(render(src.read_text(), values))
@@ -322,9 +327,8 @@ def write_asterisk_config(env: dict[str, str]) -> tuple[str, Path]:
     make_prompts(config, inst_host)
     link = LAB / "asterisk"
     if mode == "chroot":
-        if link.is_symlink() or link.exists():
-            if link.is_symlink():
-                link.unlink()
+        if (link.is_symlink() or link.exists()) and link.is_symlink():
+            link.unlink()
         if not link.exists():
             link.symlink_to(inst_host)
     return inst_view, inst_host
@@ -383,7 +387,7 @@ def spawn(cmd: list[str], pidfile: Path, out: Path, env: dict[str, str] | None =
 
 
 def asterisk_start(env: dict[str, str]) -> None:
-    inst_view, inst_host = write_asterisk_config(env)
+    inst_view, _inst_host = write_asterisk_config(env)
     ari = f"{env['CC_ARI_URL']}/ari/asterisk/info"
     auth = (env["CC_ARI_USER"], env["CC_ARI_PASSWORD"])
     pidfile = RUN / "asterisk.pid"
@@ -424,10 +428,8 @@ def stop_pid(pidfile: Path, pid: int, grace: float = 10.0) -> None:
             sent = True
         time.sleep(0.1)
     else:
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
     pidfile.unlink(missing_ok=True)
 
 

@@ -289,8 +289,8 @@ def start_call(dnis: str, caller: str, *, sip_target: str, carrier_ip: str = "12
                steps: Sequence[tuple[str, object]] = (), hangup: str = "caller", timeout_s: int = 90) -> Sipp:
     sip_port, rtp_port = next_ports()
     scen = _write(caller_scenario(caller, steps=steps, hangup=hangup))
-    cmd = _base_cmd(scen, carrier_ip, sip_port, rtp_port, sip_target) + [
-        "-s", dnis, "-m", "1", "-timeout", f"{timeout_s}s", "-timeout_error"]
+    cmd = [*_base_cmd(scen, carrier_ip, sip_port, rtp_port, sip_target),
+           "-s", dnis, "-m", "1", "-timeout", f"{timeout_s}s", "-timeout_error"]
     return Sipp(cmd, Path(f"/tmp/cc_sipp_{sip_port}.err"))
 
 
@@ -305,15 +305,14 @@ class AgentPhone:
         self.local_ip = local_ip
         self.uas_port, rtp = next_ports()
         scen = _write(agent_scenario(answer=answer, ring_ms=ring_ms, talk_ms=talk_ms))
-        self.uas = Sipp(_base_cmd(scen, local_ip, self.uas_port, rtp, sip_target)
-                        + ["-timeout", "300s"], Path(f"/tmp/cc_sipp_{self.uas_port}.err"))
+        self.uas = Sipp([*_base_cmd(scen, local_ip, self.uas_port, rtp, sip_target), "-aa", "-timeout", "300s"],
+                        Path(f"/tmp/cc_sipp_{self.uas_port}.err"))
 
     def register(self, *, password: str | None = None, expires: int = 600) -> SippResult:
         port, rtp = next_ports()
         scen = _write(register_scenario(self.name, self.uas_port, expires))
-        cmd = _base_cmd(scen, self.local_ip, port, rtp, self.sip_target) + [
-            "-s", self.name, "-au", self.name, "-ap", password or self.password, "-m", "1",
-            "-timeout", "10s", "-timeout_error"]
+        cmd = [*_base_cmd(scen, self.local_ip, port, rtp, self.sip_target), "-s", self.name, "-au", self.name,
+               "-ap", password or self.password, "-m", "1", "-timeout", "10s", "-timeout_error"]
         return Sipp(cmd, Path(f"/tmp/cc_sipp_{port}.err")).wait(15)
 
     def unregister(self) -> SippResult:
@@ -321,6 +320,7 @@ class AgentPhone:
 
     def stop(self) -> None:
         self.uas.stop()
+        self.unregister()  # no stale contact left for later tests (or the fallback queue)
 
 
 def wait_until(pred: object, timeout: float, interval: float = 0.2) -> bool:

@@ -82,10 +82,10 @@ class Agent:
 
     def no_answer(self, now: float) -> Agent:
         """Rang out: paused with reason no_answer (unless a logout was pending)."""
-        base = replace(self, call_id=None)
+        base = replace(self, call_id=None, state=AgentState.PAUSED, pending=None)
         if self.pending == "logout":
             return base.logout(now)
-        return replace(base, state=AgentState.PAUSED, pause_reason="no_answer", since=now, pending=None)
+        return replace(base, pause_reason="no_answer", since=now)
 
     def offer_withdrawn(self, now: float) -> Agent:
         """The caller went away while this agent's phone rang: not the agent's fault."""
@@ -95,8 +95,9 @@ class Agent:
         return self._after_call(now, wrapup)
 
     def _after_call(self, now: float, wrapup: float) -> Agent:
-        base = replace(self, call_id=None)
-        if self.pending == "logout":
+        # Out of the busy states first, so a pending request is applied, not re-deferred.
+        base = replace(self, call_id=None, state=AgentState.READY, pending=None)
+        if self.pending == "logout" or not self.queues:
             return base.logout(now)
         if self.pending and self.pending.startswith("pause:"):
             return base.pause(self.pending.split(":", 1)[1], now)

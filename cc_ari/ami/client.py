@@ -197,8 +197,8 @@ class AmiClient:
         """Send an action that answers with an event list (PJSIPShowContacts, CoreShowChannels,
         QueueStatus, ...) and return the list's events, without the ...Complete event.
 
-        Same errors as `action()`; `timeout` covers the whole list. An empty list can come back
-        as Response: Error (e.g. PJSIPShowContacts with no contacts), raised as AmiActionFailed.
+        Same errors as `action()`; `timeout` covers the whole list. Some actions answer "nothing to
+        list" with Response: Error rather than an empty list; that too raises AmiActionFailed.
         """
         answer = await self._send(name, fields)
         if not isinstance(answer, list):
@@ -287,11 +287,15 @@ class AmiClient:
         manager.connect = _no_reconnect  # type: ignore[method-assign]
         manager.register_event("*", self._on_message)
         connecting: asyncio.Future[Any] = open_connection()
+        # Manager.connection_made, a done-callback of `connecting`, sends Login and keeps its future
+        # in `authenticated_future` until the answer is processed (then it is reset to None). Done-
+        # callbacks run back to back in the order added, so this one sees it before any answer can.
+        login_sent: list[asyncio.Future[Any] | None] = []
+        connecting.add_done_callback(lambda _: login_sent.append(manager.authenticated_future))
         try:
             try:
                 await asyncio.wait_for(asyncio.shield(connecting), self._timeout)
-                # Manager.connection_made (a done-callback of `connecting`, so it has run) sent Login.
-                login = manager.authenticated_future
+                login = login_sent[0] if login_sent else None
                 if login is None:
                     raise AmiUnavailable("connected, but no Login was sent", action="Login")
                 response = fields_of(await asyncio.wait_for(asyncio.shield(login), self._timeout))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -64,10 +65,8 @@ class AriClient:
                 text = await resp.text()
                 if resp.status >= 400:
                     message = text
-                    try:
+                    with contextlib.suppress(ValueError, AttributeError):
                         message = json.loads(text).get("message", text)
-                    except (ValueError, AttributeError):
-                        pass
                     cls: type[AriError] = AriError
                     if resp.status == 404:
                         cls = AriNotFound
@@ -91,10 +90,8 @@ class AriClient:
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         """Hang up; a channel that is already gone is fine."""
-        try:
+        with contextlib.suppress(AriNotFound):
             await self.request("DELETE", f"/channels/{channel_id}", params={"reason": reason})
-        except AriNotFound:
-            pass
 
     async def continue_in_dialplan(self, channel_id: str, context: str, extension: str, priority: int = 1) -> None:
         await self.request("POST", f"/channels/{channel_id}/continue",
@@ -122,10 +119,8 @@ class AriClient:
                            params={"media": ",".join(media)})
 
     async def stop_playback(self, playback_id: str) -> None:
-        try:
+        with contextlib.suppress(AriNotFound):
             await self.request("DELETE", f"/playbacks/{playback_id}")
-        except AriNotFound:
-            pass
 
     async def ring(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/ring")
@@ -149,10 +144,8 @@ class AriClient:
                                                params={"type": kind, "name": name or bridge_id}))
 
     async def destroy_bridge(self, bridge_id: str) -> None:
-        try:
+        with contextlib.suppress(AriNotFound):
             await self.request("DELETE", f"/bridges/{bridge_id}")
-        except AriNotFound:
-            pass
 
     async def add_to_bridge(self, bridge_id: str, channel_ids: list[str], role: str | None = None) -> None:
         params: dict[str, str | int | float | bool] = {"channel": ",".join(channel_ids)}
@@ -161,10 +154,8 @@ class AriClient:
         await self.request("POST", f"/bridges/{bridge_id}/addChannel", params=params)
 
     async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None:
-        try:
+        with contextlib.suppress(AriNotFound, AriBadRequest, AriConflict):
             await self.request("POST", f"/bridges/{bridge_id}/removeChannel", params={"channel": channel_id})
-        except (AriNotFound, AriBadRequest, AriConflict):
-            pass
 
     async def bridge_moh(self, bridge_id: str, moh_class: str = "default") -> None:
         await self.request("POST", f"/bridges/{bridge_id}/moh", params={"mohClass": moh_class})
@@ -175,10 +166,8 @@ class AriClient:
                                    "terminateOn": "none"})
 
     async def stop_recording(self, name: str) -> None:
-        try:
+        with contextlib.suppress(AriNotFound, AriConflict):
             await self.request("POST", f"/recordings/live/{name}/stop")
-        except (AriNotFound, AriConflict):
-            pass
 
     async def endpoint_state(self, tech: str, resource: str) -> str | None:
         try:

@@ -216,6 +216,8 @@ _CHANNEL_EVENTS: dict[str, type[ChannelEvent]] = {
 
 def parse_event(d: Mapping[str, Any]) -> Event:
     """JSON from the WebSocket -> a typed event. Never raises on unknown or odd input."""
+    if not isinstance(d, Mapping):
+        return OtherEvent("", None, {"raw": d})
     etype = str(d.get("type", ""))
     ts = _ts(d.get("timestamp"))
     try:
@@ -254,6 +256,6 @@ def parse_event(d: Mapping[str, Any]) -> Event:
             bcls = ChannelEnteredBridge if etype == "ChannelEnteredBridge" else ChannelLeftBridge
             ch = d.get("channel")
             return bcls(etype, ts, d, Bridge.parse(d.get("bridge") or {}), Channel.parse(ch) if ch else None)
-    except (KeyError, TypeError, ValueError):
-        pass
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass  # malformed: kept as an OtherEvent, never a crash of the event loop
     return OtherEvent(etype, ts, d)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from cc_ari.agents.service import AgentService
 from cc_ari.ari.client import AriClient
 from cc_ari.ari.errors import AriError, AriNotFound
 from cc_ari.ari.models import (
+    Bridge,
     Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -243,9 +244,9 @@ class CallService:
             leg = call.legs.get(ev.channel.id)
             if leg is None:
                 return
-            if isinstance(ev, ChannelDestroyed):
-                leg.hangup_cause = ev.cause
-            elif isinstance(ev, ChannelHangupRequest) and ev.cause and leg.hangup_cause is None:
+            if isinstance(ev, ChannelDestroyed) or (
+                isinstance(ev, ChannelHangupRequest) and ev.cause and leg.hangup_cause is None
+            ):
                 leg.hangup_cause = ev.cause
             if leg.ended_at is None:
                 leg.ended_at = ev.timestamp or now
@@ -608,7 +609,7 @@ class CallService:
                  recording=call.recording_path)
 
     # ------------------------------------------------------------------ restart adoption
-    async def _adopt_orphan(self, ch: Channel, bridges: list[object]) -> None:
+    async def _adopt_orphan(self, ch: Channel, bridges: Sequence[Bridge]) -> None:
         """A channel left in our Stasis app by a previous cc_ari process."""
         args = ch.app_data.split(",")
         if len(args) >= 2 and args[1] == "inbound":

@@ -112,7 +112,7 @@ class CallStore:
                 self._pending.extend(replay)
                 self._idle.clear()
                 self._wake.set()
-        self._journal = open(self._journal_path, "a")  # noqa: SIM115 - long-lived, closed in close()
+        self._journal = open(self._journal_path, "a")  # noqa: SIM115, ASYNC230 - once at start; closed in close()
         os.chmod(self._journal_path, 0o600)
 
     async def _ensure_pool(self) -> asyncpg.Pool:

@@ -59,7 +59,7 @@ class CelEvent:
         d = {str(k).lower(): v for k, v in raw.items()}
         try:
             t = datetime.fromtimestamp(float(d.get("eventtime", 0)), UTC)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, OSError):
             return None
         extra_raw = d.get("eventextra", d.get("extra", ""))
         extra: Mapping[str, Any] = {}
@@ -221,9 +221,7 @@ class CelReconciler:
             self._inode, self._offset, self._open = st.st_ino, 0, {}
         if st.st_size == self._offset:
             return 0
-        with open(self._path, "rb") as f:
-            f.seek(self._offset)
-            data = f.read()
+        data = await asyncio.to_thread(self._read_from, self._offset)
         end = data.rfind(b"\n")
         if end < 0:
             return 0
@@ -248,6 +246,11 @@ class CelReconciler:
         self._offset = pos
         self.reconciled += done
         return done
+
+    def _read_from(self, offset: int, limit: int = 8 << 20) -> bytes:
+        with open(self._path, "rb") as f:
+            f.seek(offset)
+            return f.read(limit)
 
     def _write(self, row: CallRow | None) -> bool:
         if row is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from cc_ari.agents.errors import InvalidTransition, UnknownAgent, UnknownQueue
 from cc_ari.agents.models import Agent
@@ -39,7 +40,7 @@ class ApiError(Exception):
         self.status = status
 
 
-def make_auth(tokens: Mapping[str, str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def make_auth(tokens: Mapping[str, str]) -> Middleware:
     items = list(tokens.items())
 
     @web.middleware

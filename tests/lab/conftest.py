@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
-
 from sipp import AgentPhone, Sipp, start_call
 
 REPO = Path(__file__).resolve().parents[2]

@@ -73,10 +73,12 @@ def test_login_to_unknown_queue_is_rejected_and_changes_nothing(h: Harness) -> N
     assert (h.store.events, h.store.states, h.available) == ([], [], 0)
 
 
-def test_login_with_no_queue_is_rejected(h: Harness) -> None:
+def test_login_with_no_queue_or_pause_while_logged_out_is_rejected_without_writes(h: Harness) -> None:
     with pytest.raises(InvalidTransition, match="at least one queue"):
         h.svc.login("agent1", [])
-    assert h.store.events == []
+    with pytest.raises(InvalidTransition, match="agent2 is logged out"):
+        h.svc.pause("agent2", "lunch")
+    assert (h.store.events, h.store.states) == ([], [])
 
 
 def test_login_persists_an_event_and_the_state_and_announces_availability(h: Harness) -> None:
@@ -84,7 +86,8 @@ def test_login_persists_an_event_and_the_state_and_announces_availability(h: Har
     assert (a.state, a.since) == (AgentState.READY, 100.0)
     [event] = h.store.events
     assert {k: event[k] for k in ("agent", "state", "reason", "queues", "call_id")} == {
-        "agent": "agent1", "state": "ready", "reason": "login", "queues": ["sales", "support"], "call_id": None}
+        "agent": "agent1", "state": "ready", "reason": "login", "queues": ["sales", "support"],
+        "call_id": None}
     assert isinstance(event["at"], datetime) and event["at"].tzinfo is not None
     assert len(event["key"]) == 32
     assert h.store.states == [{"agent": "agent1", "state": "ready", "queues": ["sales", "support"],
@@ -109,12 +112,6 @@ def test_a_request_that_changes_nothing_writes_nothing(h: Harness) -> None:
     before = (len(h.store.events), len(h.store.states))
     h.svc.ready("agent1")
     assert (len(h.store.events), len(h.store.states), h.available) == (*before, 1)
-
-
-def test_pause_while_logged_out_is_rejected(h: Harness) -> None:
-    with pytest.raises(InvalidTransition):
-        h.svc.pause("agent2", "lunch")
-    assert h.store.events == []
 
 
 def test_offer_event_carries_the_call_id_and_no_answer_pauses(h: Harness) -> None:
@@ -189,7 +186,8 @@ def test_restore_brings_back_logged_in_agents_without_writing(h: Harness) -> Non
     {"agent": "agent1", "state": "ready", "queues": ["gone"], "skills": {}},
     {"agent": "agent1", "state": "ready", "queues": [], "skills": {}},
 ])
-def test_restore_skips_logged_out_agents_and_agents_without_known_queues(h: Harness, row: dict[str, Any]) -> None:
+def test_restore_skips_logged_out_agents_and_agents_without_known_queues(
+        h: Harness, row: dict[str, Any]) -> None:
     h.svc.restore([row])
     assert h.svc.get("agent1").state is AgentState.LOGGED_OUT
 

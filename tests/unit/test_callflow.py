@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -128,14 +129,12 @@ def test_targets_need_exactly_one_destination(target: Any, message: str) -> None
 
 @pytest.mark.parametrize("route", [{}, {"ivr": "main", "queue": "sales"}, {"ivr": ""}, "main"])
 def test_routes_need_exactly_one_of_ivr_or_queue(route: Any) -> None:
-    with pytest.raises(CallFlowError, match="routes.5000 needs exactly one of ivr, queue"):
+    with pytest.raises(CallFlowError, match=re.escape("routes.5000 needs exactly one of ivr, queue")):
         parse(with_change("routes.5000", route))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a list where a name is expected raises TypeError "
-                   "(unhashable) from _check_references instead of CallFlowError naming the key")
 def test_list_where_a_queue_name_is_expected_is_a_callflow_error() -> None:
-    with pytest.raises(CallFlowError, match="ivr.main.choices.1"):
+    with pytest.raises(CallFlowError, match=re.escape("ivr.main.choices.1")):
         parse(with_change("ivr.main.choices.1", {"queue": ["sales"]}))
 
 
@@ -156,5 +155,5 @@ def test_loaded_toml_is_validated_like_parse(tmp_path: Path) -> None:
     path = tmp_path / "flow.toml"
     path.write_text('[prompts]\ngoodbye = "Bye."\n"not-in-service" = "No."\n\n'
                     '[routes]\n"5000" = { queue = "nowhere" }\n')
-    with pytest.raises(CallFlowError, match="routes.5000: queue 'nowhere'"):
+    with pytest.raises(CallFlowError, match=re.escape("routes.5000: queue 'nowhere'")):
         load(path)

@@ -43,7 +43,8 @@ def feed(engine: IvrEngine, state: IvrState, *inputs: str | None) -> tuple[IvrSt
 # --- the lab contract on config/cc_ari.toml (number 5000) ------------------------------------
 
 
-def test_number_5000_starts_main_menu_with_welcome_then_menu_prompt(lab_flow: CallFlow, lab: IvrEngine) -> None:
+def test_number_5000_starts_main_menu_with_welcome_then_menu_prompt(
+        lab_flow: CallFlow, lab: IvrEngine) -> None:
     route = lab_flow.route_for("5000")
     assert route is not None and route.ivr == "main"
     state, actions = lab.start(route.ivr)
@@ -182,7 +183,7 @@ def test_submenu_records_full_digit_path_and_its_own_choices() -> None:
 def test_submenu_starts_with_fresh_counters_and_uses_its_own_timeout_rules() -> None:
     engine = submenu_engine()
     state, _ = engine.start("main")
-    state, steps = feed(engine, state, "5", "2")  # one invalid in main, then into tech
+    state, _ = feed(engine, state, "5", "2")  # one invalid in main, then into tech
     assert state.invalid == 0 and state.plays == 1 and state.menu == "tech"
     state, actions = engine.on_timeout(state)  # tech has attempts = 1
     assert actions == [Leave(Target(queue="support"), "timeout")]
@@ -204,7 +205,3 @@ def test_hangup_choice_leaves_with_a_hangup_target() -> None:
     assert actions == [Leave(Target(hangup=True), "choice")]
     assert state.done
 
-
-def test_start_on_an_unknown_menu_is_an_error() -> None:
-    with pytest.raises(KeyError):
-        submenu_engine().start("nope")

@@ -118,7 +118,7 @@ def test_agent_names_come_from_cc_agents_or_cc_agent_count() -> None:
 
 @pytest.mark.parametrize("count", ["0", "-1", "10001", "ten", ""])
 def test_bad_agent_count_is_rejected(count: str) -> None:
-    with pytest.raises(SettingsError, match="CC_AGENT_COUNT must be 1..10000"):
+    with pytest.raises(SettingsError, match=r"CC_AGENT_COUNT must be 1\.\.10000"):
         Settings.from_env(env(CC_AGENT_COUNT=count))
 
 

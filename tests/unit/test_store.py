@@ -23,8 +23,8 @@ def test_merge_upsert_prefers_new_non_null_values() -> None:
     assert sql == (
         "INSERT INTO cc.calls AS t (call_id, caller, ended_at, outcome) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (call_id) DO UPDATE SET caller = COALESCE(EXCLUDED.caller, t.caller), "
-        "ended_at = COALESCE(EXCLUDED.ended_at, t.ended_at), outcome = COALESCE(EXCLUDED.outcome, t.outcome), "
-        "updated_at = now()")
+        "ended_at = COALESCE(EXCLUDED.ended_at, t.ended_at), "
+        "outcome = COALESCE(EXCLUDED.outcome, t.outcome), updated_at = now()")
     assert args == ["0612", T0, "answered"]  # in whitelist order; the key is passed separately as $1
 
 
@@ -99,7 +99,8 @@ async def test_start_replays_an_existing_journal_into_the_pending_queue(
     assert await store.flushed(timeout=0.05) is False  # replayed writes are not committed yet
 
 
-async def test_start_without_journal_creates_a_private_empty_one(tmp_path: Path, opened: list[CallStore]) -> None:
+async def test_start_without_journal_creates_a_private_empty_one(
+        tmp_path: Path, opened: list[CallStore]) -> None:
     journal = tmp_path / "new" / "j.jsonl"
     store = CallStore(DSN, journal)
     opened.append(store)
@@ -125,5 +126,6 @@ async def test_submitted_writes_are_journaled_and_replayed_after_a_restart(
     await restarted.start()
     assert list(restarted._pending) == [
         Write("call", "c1", {"outcome": "answered", "ended_at": T0}, "merge"),
-        Write("agent_state", "agent1", {"state": "ready", "queues": ["sales"], "skills": {}, "pause_reason": None}),
+        Write("agent_state", "agent1",
+              {"state": "ready", "queues": ["sales"], "skills": {}, "pause_reason": None}),
     ]
