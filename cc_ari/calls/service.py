@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -83,6 +84,7 @@ class CallService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._online: dict[str, bool] = {}
         self._dispatch_scheduled = False
+        self._closing = False
         agents.on_available = self.schedule_dispatch
         agents.reachable = self.reachable
 
@@ -183,7 +185,10 @@ class CallService:
             log.exception("call_handler_failed", phase=str(call.phase))
             rescued = await self._rescue(call)
         finally:
-            await asyncio.shield(self._finish(call, rescued=rescued))
+            if self._closing:
+                log.info("call_left_to_asterisk", phase=str(call.phase))
+            else:
+                await asyncio.shield(self._finish(call, rescued=rescued))
 
     async def _flow_inbound(self, call: Call) -> None:
         if call.phase is Phase.TALKING:  # adopted after a restart, already talking
@@ -610,20 +615,75 @@ class CallService:
 
     # ------------------------------------------------------------------ restart adoption
     async def _adopt_orphan(self, ch: Channel, bridges: Sequence[Bridge]) -> None:
-        """A channel left in our Stasis app by a previous cc_ari process."""
+        """A channel left in our Stasis app by a previous cc_ari process (it crashed or was stopped).
+
+        A conversation (caller + agent in a cc-call bridge) is adopted and followed to its end;
+        a caller still waiting is handed to the fallback dialplan; a lone agent leg is hung up.
+        """
         args = ch.app_data.split(",")
-        if len(args) >= 2 and args[1] == "inbound":
-            dnis = args[2] if len(args) > 2 else ch.exten
+        if len(args) < 2 or args[1] != "inbound":
+            if not any(ch.id in b.channels for b in bridges if b.name.startswith("cc-call-")):
+                log.warning("orphan_channel_hungup", channel=ch.name)
+                await self._ari.hangup(ch.id)
+            return
+        dnis = args[2] if len(args) > 2 else ch.exten
+        talk = next((b for b in bridges if b.name.startswith("cc-call-") and ch.id in b.channels), None)
+        others = [c for c in talk.channels if c != ch.id] if talk else []
+        if talk is None or not others:
             log.warning("orphan_caller_rescued", channel=ch.name)
             try:
                 await self._ari.continue_in_dialplan(ch.id, FALLBACK_CONTEXT, dnis or "0")
             except AriError as exc:
                 log.error("orphan_rescue_failed", channel=ch.name, error=str(exc))
-        else:
-            log.warning("orphan_channel_hungup", channel=ch.name)
-            await self._ari.hangup(ch.id)
+            return
+        agent_chan = others[0]
+        agent = agent_chan.split("-")[-2] if agent_chan.count("-") >= 2 else ""
+        rows = await self._fetch_call_row(ch.id)
+        call = Call(call_id=ch.id, caller=ch.caller_number, dnis=dnis, started_at=ch.created or utcnow(),
+                    adopted=True, phase=Phase.TALKING)
+        call.queue = rows.get("queue")
+        call.queued_at = rows.get("queued_at")
+        call.answered_at = rows.get("answered_at") or utcnow()
+        call.ivr_path = rows.get("ivr_path") or ""
+        call.recording_name = f"cc-{ch.id}"
+        call.recording_path = rows.get("recording_path")
+        call.bridge_id = talk.id
+        call.agent = agent or None
+        call.agent_channel = agent_chan
+        call.legs[ch.id] = Leg(ch.id, "caller", ch.endpoint, ch.name, call.started_at, answered_at=call.started_at)
+        call.legs[agent_chan] = Leg(agent_chan, "agent", f"PJSIP/{agent}", "", call.answered_at,
+                                    answered_at=call.answered_at)
+        self._calls[call.call_id] = call
+        self._by_channel[ch.id] = call.call_id
+        self._by_channel[agent_chan] = call.call_id
+        if agent:
+            with contextlib.suppress(AgentError):
+                self._agents.adopt_call(agent, call.call_id)
+        log.warning("orphan_call_adopted", channel=ch.name, agent=agent)
+        task = asyncio.create_task(self._run(call), name=f"call-{call.call_id}")
+        call.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fetch_call_row(self, call_id: str) -> dict[str, Any]:
+        try:
+            rows = await self._store.fetch(
+                "SELECT queue, queued_at, answered_at, ivr_path, recording_path FROM cc.calls WHERE call_id = $1",
+                call_id)
+        except Exception as exc:  # the database may be down: adopt with what Asterisk knows
+            log.warning("adopt_lookup_failed", error=repr(exc))
+            return {}
+        return dict(rows[0]) if rows else {}
 
     async def close(self) -> None:
+        """Shutdown: nobody is dropped. Callers not yet talking go to the fallback dialplan;
+        conversations stay bridged in Asterisk and are adopted by the next cc_ari."""
+        self._closing = True
+        for call in list(self._calls.values()):
+            if call.phase is not Phase.TALKING and not self._leg_ended(call, call.call_id):
+                if call.agent_channel is not None:
+                    await self._ari.hangup(call.agent_channel)
+                await self._rescue(call)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

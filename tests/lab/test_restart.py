@@ -1,0 +1,51 @@
+"""A service restart never strands a caller, and the call is still logged once, completely."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conftest import legs_of, wait_call_row
+from test_fallback import lab_cmd
+
+pytestmark = pytest.mark.lab
+
+
+async def test_conversation_survives_a_service_restart_and_is_logged_once(call, phones, api, db, caller_number):
+    phones("agent15", queues=["support"])
+    sipp = call("5001", caller_number, steps=[("pause", 12000)])
+    await asyncio.sleep(3.0)
+    assert api.agent("agent15")["state"] == "on_call"
+    await asyncio.to_thread(lab_cmd, "service-stop")
+    await asyncio.to_thread(lab_cmd, "service-start")
+    # the restarted service adopted the conversation
+    assert api.agent("agent15")["state"] == "on_call"
+    res = await asyncio.to_thread(sipp.wait, 40)
+    assert res.returncode == 0, res.errors or res.stderr
+
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["outcome"], row["agent"], row["queue"]) == ("answered", "agent15", "support")
+    assert 10 < row["talk_seconds"] < 14
+    legs = await legs_of(db, row["call_id"])
+    assert sorted(leg["role"] for leg in legs) == ["agent", "caller"]
+    assert all(leg["ended_at"] is not None for leg in legs)
+    assert api.agent("agent15")["state"] == "wrapup"
+
+
+async def test_waiting_caller_goes_to_the_fallback_when_the_service_stops(call, phones, api, db, caller_number):
+    phones("agent16", login=False)  # registered, but nobody is logged in to cc_ari's queue
+    sipp = call("5001", caller_number, steps=[("pause", 14000), ("audio", None), ("pause", 3000)])
+    await asyncio.sleep(2.0)
+    await asyncio.to_thread(lab_cmd, "service-stop")
+    try:
+        res = await asyncio.to_thread(sipp.wait, 40)  # the dialplan's Queue() rang agent16
+        assert res.returncode == 0, res.errors or res.stderr
+    finally:
+        await asyncio.to_thread(lab_cmd, "service-start")
+    [row] = await wait_call_row(db, caller_number, timeout=15)
+    assert (row["outcome"], row["agent"], row["queue"]) == ("answered", "agent16", "support")
+    assert row["wait_seconds"] > 2
+    legs = await legs_of(db, row["call_id"])
+    assert {leg["role"] for leg in legs} == {"caller", "agent"}
+    assert all(leg["ended_at"] is not None for leg in legs)
