@@ -12,6 +12,8 @@ from aiohttp import web
 
 from cc_ari import callflow
 from cc_ari.agents.service import AgentService
+from cc_ari.ami.client import AmiClient
+from cc_ari.ami.models import AmiEvent, ContactStatus
 from cc_ari.ari.client import AriClient, AriEvents
 from cc_ari.calls.service import CallService, MediaPaths
 from cc_ari.db.store import CallStore
@@ -52,13 +54,22 @@ async def serve(settings: Settings) -> None:
                         MediaPaths(prompts_dir=settings.prompts_dir, recordings_dir=settings.recordings_dir))
     events = AriEvents(ari, settings.ari_url, on_event=calls.on_event, on_connect=calls.on_connect,
                        on_disconnect=calls.on_disconnect)
+    ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_password,
+                    timeout=settings.request_timeout, events="system,call,agent,reporting")
+
+    @ami.on_event
+    async def on_ami_event(event: AmiEvent) -> None:
+        if isinstance(event, ContactStatus):
+            log.info("sip_contact_status", aor=event.aor, status=event.status)
+
     reconciler = CelReconciler(settings.cel_log, store, flow, settings.recordings_dir,
                                settings.asterisk_recordings_dir) if settings.cel_log else None
 
     def health() -> dict[str, Any]:
-        return {"ari": events.connected.is_set(), "database": store.healthy, "live_calls": len(calls.calls())}
+        return {"ari": events.connected.is_set(), "ami": ami.connected.is_set(), "database": store.healthy,
+                "live_calls": len(calls.calls())}
 
-    app = build_app(Api(agents, calls, health=health), settings.api_tokens)
+    app = build_app(Api(agents, calls, health=health, ami_events=ami.recent_events), settings.api_tokens)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
@@ -73,6 +84,7 @@ async def serve(settings: Settings) -> None:
     tasks = [
         asyncio.create_task(_supervise("db_writer", store.run), name="db_writer"),
         asyncio.create_task(_supervise("ari_events", events.run), name="ari_events"),
+        asyncio.create_task(_supervise("ami", ami.run), name="ami"),
     ]
     if reconciler is not None:
         tasks.append(asyncio.create_task(_supervise("cel_reconciler", reconciler.run), name="cel_reconciler"))
@@ -86,6 +98,7 @@ async def serve(settings: Settings) -> None:
         await asyncio.gather(*tasks[1:], return_exceptions=True)
         # Live calls: their channels stay in Asterisk; the next cc_ari adopts or rescues them.
         await calls.close()
+        await ami.close()
         agents.close()
         if not await store.flushed(timeout=5.0):
             log.warning("db_not_flushed_at_exit", note="writes stay in the journal and replay at next start")

@@ -100,7 +100,7 @@ class CallStore:
         self._idle.set()
         self._pool: asyncpg.Pool | None = None
         self._journal: Any = None
-        self.healthy = False
+        self.healthy = True  # until a write fails
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -173,7 +173,7 @@ class CallStore:
                 except CONNECTION_ERRORS as exc:
                     if self.healthy:
                         log.error("db_write_failed", error=repr(exc), pending=len(self._pending))
-                    self.healthy = False
+                    self.healthy = True  # until a write fails
                     await self._reset_pool()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)

@@ -117,10 +117,12 @@ def agent_json(a: Agent, online: bool, now: float) -> dict[str, Any]:
 
 
 class Api:
-    def __init__(self, agents: AgentService, calls: CallService, *, health: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, agents: AgentService, calls: CallService, *, health: Callable[[], dict[str, Any]],
+                 ami_events: Callable[[int | None], list[dict[str, Any]]] = lambda _n: []) -> None:
         self._agents = agents
         self._calls = calls
         self._health = health
+        self._ami_events = ami_events
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/healthz", self.healthz)
@@ -132,6 +134,7 @@ class Api:
         app.router.add_post("/api/agents/{agent}/logout", self.logout)
         app.router.add_get("/api/queues", self.list_queues)
         app.router.add_get("/api/calls", self.list_calls)
+        app.router.add_get("/api/ami/events", self.ami_events)
 
     @staticmethod
     def _control(request: web.Request) -> None:
@@ -223,6 +226,14 @@ class Api:
                 "talking": sum(1 for c in calls if c.queue == q and c.phase is Phase.TALKING),
             })
         return web.json_response({"queues": out})
+
+    async def ami_events(self, request: web.Request) -> web.Response:
+        """Recent AMI events, for ops (supervisors and admins only)."""
+        self._control(request)
+        raw = request.query.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= 500:
+            raise ApiError(422, "limit must be 1..500")
+        return web.json_response({"events": self._ami_events(int(raw))})
 
     async def list_calls(self, request: web.Request) -> web.Response:
         return web.json_response({"calls": [

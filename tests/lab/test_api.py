@@ -99,3 +99,13 @@ async def test_agent_state_changes_are_audited_in_postgres(api, db):
             break
         await asyncio.sleep(0.1)
     assert row is not None and (row["state"], row["reason"]) == ("paused", "training")
+
+
+def test_health_and_recent_ami_events_for_ops(api):
+    status, health = api.call("GET", "/healthz", token=None)
+    assert status == 200 and health["ari"] and health["ami"] and health["database"]
+    events = api.ok("GET", "/api/ami/events?limit=50")["events"]
+    assert events and all({"ts", "event", "fields"} <= set(e) for e in events)
+    assert all("Secret" not in e["fields"] for e in events)
+    status, _ = api.call("GET", "/api/ami/events?limit=0")
+    assert status == 422
