@@ -520,6 +520,10 @@ def main(argv: list[str]) -> None:
         service_stop()
     elif cmd == "service-start":
         service_start(ensure_env())
+    elif cmd == "pg-stop":  # failure tests: a database outage
+        pg_stop()
+    elif cmd == "pg-start":
+        pg_start(ensure_env())
     elif cmd == "env":
         print(json.dumps(ensure_env(), indent=2))
     else:

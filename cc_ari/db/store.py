@@ -173,7 +173,7 @@ class CallStore:
                 except CONNECTION_ERRORS as exc:
                     if self.healthy:
                         log.error("db_write_failed", error=repr(exc), pending=len(self._pending))
-                    self.healthy = True  # until a write fails
+                    self.healthy = False
                     await self._reset_pool()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shlex
 import time
@@ -16,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
+
 from sipp import AgentPhone, Sipp, start_call
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,5 +168,9 @@ async def legs_of(db: asyncpg.Connection, call_id: str) -> list[asyncpg.Record]:
     return await db.fetch("SELECT * FROM report.legs WHERE call_id = $1 ORDER BY started_at", call_id)
 
 
-def env_value(name: str) -> str:
-    return os.environ.get(name, "")
+def lab_cmd(*args: str) -> None:
+    """Drive the lab (service-stop/start, pg-stop/start) for failure tests."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(REPO / "scripts" / "lab.py"), *args], check=True, timeout=60)

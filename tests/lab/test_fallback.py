@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, legs_of, wait_call_row
+
+from conftest import lab_cmd, legs_of, wait_call_row
 
 pytestmark = pytest.mark.lab
 
-
-def lab_cmd(*args: str) -> None:
-    subprocess.run([sys.executable, str(REPO / "scripts" / "lab.py"), *args], check=True, timeout=60)
 
 
 async def test_with_service_stopped_caller_reaches_agent_and_call_is_reconciled(call, phones, api, db,

@@ -7,6 +7,7 @@ import wave
 from pathlib import Path
 
 import pytest
+
 from conftest import legs_of, wait_call_row
 
 pytestmark = pytest.mark.lab

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sipp import AgentPhone
 
 pytestmark = pytest.mark.lab

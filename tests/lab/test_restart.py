@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from conftest import legs_of, wait_call_row
-from test_fallback import lab_cmd
+from conftest import lab_cmd, legs_of, wait_call_row
 
 pytestmark = pytest.mark.lab
 
