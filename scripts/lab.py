@@ -64,7 +64,6 @@ DEBIAN_PACKAGES = {
     "sipp": "sip-tester",
     "espeak-ng": "espeak-ng",
     "sox": "sox",
-    "curl": "curl",
 }
 
 
@@ -93,6 +92,8 @@ def deps() -> None:
     missing = [pkg for cmd, pkg in DEBIAN_PACKAGES.items() if shutil.which(cmd) is None]
     if pg_bindir() is None:
         missing.append("postgresql")
+    if subprocess.run([sys.executable, "-c", "import ensurepip, venv"], capture_output=True).returncode != 0:
+        missing.append("python3-venv")
     needs_rootfs = shutil.which("asterisk") is None and not (ROOTFS / ".cc_ari_ready").exists()
     if needs_rootfs and shutil.which("debootstrap") is None:
         missing.append("debootstrap")
