@@ -15,6 +15,7 @@ status:
 	$(PYTHON) scripts/lab.py status
 
 test: run lint
+	$(PYTHON) scripts/lab.py service-restart
 	$(BIN)/pytest -q -ra tests
 
 unit: venv

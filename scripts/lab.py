@@ -521,6 +521,13 @@ def main(argv: list[str]) -> None:
         service_stop()
     elif cmd == "service-start":
         service_start(ensure_env())
+    elif cmd == "service-restart":  # pick up new code; callers are rescued, talks adopted
+        service_stop()
+        service_start(ensure_env())
+    elif cmd == "asterisk-restart":  # failure tests: Asterisk goes away and comes back
+        env = ensure_env()
+        asterisk_stop()
+        asterisk_start(env)
     elif cmd == "pg-stop":  # failure tests: a database outage
         pg_stop()
     elif cmd == "pg-start":

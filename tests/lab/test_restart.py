@@ -48,3 +48,36 @@ async def test_waiting_caller_goes_to_the_fallback_when_the_service_stops(call, 
     legs = await legs_of(db, row["call_id"])
     assert {leg["role"] for leg in legs} == {"caller", "agent"}
     assert all(leg["ended_at"] is not None for leg in legs)
+
+
+async def test_asterisk_restart_ends_live_calls_cleanly_and_service_recovers(call, phones, api, lab, caller_number):
+    import asyncpg
+
+    phones("agent18", queues=["support"])
+    talking = call("5001", caller_number, steps=[("pause", 30000)])
+    await asyncio.sleep(2.5)
+    assert api.agent("agent18")["state"] == "on_call"
+    await asyncio.to_thread(lab_cmd, "asterisk-restart")
+    talking.stop()
+    db = await asyncpg.connect(lab["CC_DATABASE_URL"])
+    try:
+        [row] = await wait_call_row(db, caller_number, timeout=15)
+        assert (row["outcome"], row["agent"]) == ("answered", "agent18")
+        legs = await legs_of(db, row["call_id"])
+        assert len(legs) == 2 and all(leg["ended_at"] is not None for leg in legs)
+        # the agent is not stuck: after wrap-up it is offered calls again
+        assert api.agent("agent18")["state"] in ("wrapup", "ready")
+        for _ in range(50):
+            status, health = api.call("GET", "/healthz", token=None)
+            if status == 200 and health["ari"]:
+                break
+            await asyncio.sleep(0.2)
+        assert health["ari"], health
+        # and new calls are served by cc_ari again
+        again = call("4040", caller_number, hangup="remote")
+        res = await asyncio.to_thread(again.wait, 30)
+        assert res.returncode == 0, res.errors or res.stderr
+        rows = await wait_call_row(db, caller_number, count=2)
+        assert rows[-1]["outcome"] == "invalid_number" and rows[-1]["handled_by"] == "cc_ari"
+    finally:
+        await db.close()
