@@ -44,9 +44,14 @@ async def serve(settings: Settings) -> None:
     await store.start()
     agents = AgentService(settings.agents, flow.queues.keys(), store)
     try:
-        agents.restore(await store.load_agents())
+        rows = {r["agent"]: dict(r) for r in await store.load_agents()}
     except Exception as exc:  # the database may be down at start: carry on, journal keeps writes
         log.error("agents_restore_failed", error=repr(exc))
+        rows = {}
+    # Changes still in the journal are newer than the database.
+    for name, values in store.pending_agent_states().items():
+        rows[name] = {"agent": name, **values}
+    agents.restore(rows.values())
     ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
                     timeout=settings.request_timeout)
     await ari.start()

@@ -56,11 +56,12 @@ class AgentService:
             name = row["agent"]
             if name not in self._agents:
                 continue
-            queues = frozenset(q for q in row["queues"] if q in self._queues)
+            queues = frozenset(q for q in row.get("queues") or () if q in self._queues)
             state = row["state"]
             if state == AgentState.LOGGED_OUT or not queues:
                 continue
-            skills = json.loads(row["skills"]) if isinstance(row["skills"], str) else dict(row["skills"] or {})
+            raw_skills = row.get("skills") or {}
+            skills = json.loads(raw_skills) if isinstance(raw_skills, str) else dict(raw_skills)
             agent = Agent(name=name).login(queues, skills, now)
             if state == AgentState.PAUSED:
                 agent = agent.pause(row.get("pause_reason") or "paused", now)

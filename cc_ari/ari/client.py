@@ -41,7 +41,9 @@ class AriClient:
 
     async def start(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(headers={"Authorization": self._auth})
+            self._session = aiohttp.ClientSession(
+                headers={"Authorization": self._auth},
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_connect=self._timeout))
 
     async def close(self) -> None:
         if self._session is not None:
@@ -222,7 +224,11 @@ class AriEvents:
                             except ValueError:
                                 log.warning("ari_bad_event_json")
                                 continue
-                            await self._on_event(parse_event(data))
+                            event = parse_event(data)
+                            try:
+                                await self._on_event(event)
+                            except Exception:  # one bad handler never drops the WebSocket
+                                log.exception("ari_event_handler_failed", event_type=event.type)
                         elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                             break
             except asyncio.CancelledError:

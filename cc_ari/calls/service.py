@@ -85,6 +85,8 @@ class CallService:
         self._online: dict[str, bool] = {}
         self._dispatch_scheduled = False
         self._closing = False
+        self._finishing: set[asyncio.Future[None]] = set()
+        self._rescued_ids: set[str] = set()
         agents.on_available = self.schedule_dispatch
         agents.reachable = self.reachable
 
@@ -140,6 +142,9 @@ class CallService:
                         self.schedule_dispatch()
             return
         if isinstance(ev, StasisStart) and ev.channel.id not in self._by_channel:
+            if ev.channel.id in self._rescued_ids:  # sent to the fallback at resync already
+                self._rescued_ids.discard(ev.channel.id)
+                return
             if ev.args and ev.args[0] == "inbound":
                 dnis = ev.args[1] if len(ev.args) > 1 else ev.channel.exten
                 self._start_call(ev.channel, dnis)
@@ -173,7 +178,7 @@ class CallService:
 
     async def _run(self, call: Call) -> None:
         structlog.contextvars.bind_contextvars(call_id=call.call_id)
-        log.info("call_started", dnis=call.dnis, caller=call.caller, adopted=call.adopted)
+        log.info("call_started", dnis=call.dnis, adopted=call.adopted)
         rescued = False
         try:
             await self._flow_inbound(call)
@@ -188,7 +193,11 @@ class CallService:
             if self._closing:
                 log.info("call_left_to_asterisk", phase=str(call.phase))
             else:
-                await asyncio.shield(self._finish(call, rescued=rescued))
+                # Shielded and tracked: a cancel (shutdown) never loses the final rows.
+                fin = asyncio.ensure_future(self._finish(call, rescued=rescued))
+                self._finishing.add(fin)
+                fin.add_done_callback(self._finishing.discard)
+                await asyncio.shield(fin)
 
     async def _flow_inbound(self, call: Call) -> None:
         if call.phase is Phase.TALKING:  # adopted after a restart, already talking
@@ -223,13 +232,15 @@ class CallService:
     # ------------------------------------------------------------------ events helpers
     async def _next(self, call: Call, timeout: float | None) -> CallEvent | None:
         """Next event of this call, or None on timeout. Raises CallerGone when the caller left."""
-        try:
-            if timeout is None:
-                ev = await call.events.get()
-            else:
-                ev = await asyncio.wait_for(call.events.get(), max(0.0, timeout))
-        except TimeoutError:
+        if not call.events.empty():
+            ev = call.events.get_nowait()  # (wait_for with a 0 timeout would not look)
+        elif timeout is not None and timeout <= 0:
             return None
+        else:
+            try:
+                ev = await (call.events.get() if timeout is None else asyncio.wait_for(call.events.get(), timeout))
+            except TimeoutError:
+                return None
         self._track(call, ev)
         caller_leg = call.legs[call.call_id]
         if caller_leg.ended_at is not None:
@@ -492,8 +503,7 @@ class CallService:
     async def _talk(self, call: Call, qc: QueueConfig) -> None:
         agent_chan = call.agent_channel
         assert agent_chan is not None and call.agent is not None
-        if not call.adopted or call.answered_at is None:
-            call.phase = Phase.TALKING
+        if not call.adopted:  # an adopted call is already bridged and recorded
             call.answered_at = utcnow()
             call.legs[agent_chan].answered_at = call.answered_at
             self._agents.answered(call.agent)
@@ -507,6 +517,7 @@ class CallService:
             await self._ari.create_bridge(bridge_id, "mixing", name=bridge_id)
             call.bridge_id = bridge_id
             await self._ari.add_to_bridge(bridge_id, [call.call_id, agent_chan])
+            call.phase = Phase.TALKING  # only now: until bridged, a failure still rescues the caller
             await self._start_recording(call)
         call.phase = Phase.TALKING
         while not self._leg_ended(call, agent_chan):
@@ -539,10 +550,32 @@ class CallService:
             log.error("rescue_failed", error=str(exc))
             return False
 
-    async def _finish(self, call: Call, *, rescued: bool) -> None:
+    def _release_agent(self, call: Call) -> None:
+        """Free the agent of this call (synchronously, before any await can fail)."""
+        if call.agent is None:
+            return
         try:
-            phase = call.phase
-            call.phase = Phase.ENDING
+            agent = self._agents.get(call.agent)
+            if agent.call_id == call.call_id:
+                if agent.state is AgentState.RINGING:
+                    self._agents.offer_withdrawn(call.agent)
+                elif agent.state is AgentState.ON_CALL:
+                    self._agents.call_ended(call.agent, self._queue_config(call.queue).wrapup)
+        except AgentError as exc:
+            log.warning("agent_release_failed", agent=call.agent, error=str(exc))
+
+    def _end_time(self, call: Call) -> datetime:
+        """When the conversation ended: the first of caller/agent legs to end, else now."""
+        ends = [leg.ended_at for leg in call.legs.values()
+                if leg.ended_at is not None and (leg.leg_id == call.call_id or leg.leg_id == call.agent_channel)]
+        return min(ends) if ends else utcnow()
+
+    async def _finish(self, call: Call, *, rescued: bool) -> None:
+        phase = call.phase
+        call.phase = Phase.ENDING
+        end_time = self._end_time(call)
+        self._release_agent(call)
+        try:
             if call.recording_name:
                 await self._ari.stop_recording(call.recording_name)
             agent_chan = call.agent_channel
@@ -552,18 +585,11 @@ class CallService:
                 await self._ari.hangup(call.call_id)
             if call.bridge_id:
                 await self._ari.destroy_bridge(call.bridge_id)
-            if call.agent is not None:
-                agent = self._agents.get(call.agent)
-                if agent.call_id == call.call_id:
-                    if agent.state is AgentState.RINGING:
-                        self._agents.offer_withdrawn(call.agent)
-                    elif agent.state is AgentState.ON_CALL:
-                        self._agents.call_ended(call.agent, self._queue_config(call.queue).wrapup)
             await self._await_destroyed(call, exclude_caller=rescued)
         except Exception:
             log.exception("call_cleanup_failed")
         finally:
-            self._write_final(call, phase, rescued)
+            self._write_final(call, phase, rescued, end_time)
 
     async def _await_destroyed(self, call: Call, *, exclude_caller: bool) -> None:
         """Give Asterisk a moment to report hangup causes of the legs."""
@@ -585,23 +611,25 @@ class CallService:
                         channel_name=leg.channel_name or None, started_at=leg.started_at,
                         answered_at=leg.answered_at, ended_at=leg.ended_at, hangup_cause=leg.hangup_cause)
 
-    def _write_final(self, call: Call, phase: Phase, rescued: bool) -> None:
-        now = utcnow()
+    def _write_final(self, call: Call, phase: Phase, rescued: bool, end_time: datetime) -> None:
+        now = end_time
         if not rescued:
-            call.ended_at = now
+            call.ended_at = end_time
             if call.outcome is None:
                 call.outcome = "answered" if call.answered_at is not None else "abandoned"
-        for leg in call.legs.values():
-            if rescued and leg.leg_id == call.call_id:
-                self._write_leg(call, leg)
-                continue
-            if leg.ended_at is None:
-                leg.ended_at = now
-            self._write_leg(call, leg)
+        # The call row first (legs reference it), then the legs.
         self._store.call(call.call_id, direction="inbound", started_at=call.started_at, queue=call.queue,
                          agent=call.agent if call.answered_at else None, answered_at=call.answered_at,
                          ended_at=call.ended_at, outcome=call.outcome, recording_path=call.recording_path,
                          ivr_path=call.ivr_path or None)
+        for leg in call.legs.values():
+            if rescued and leg.leg_id == call.call_id:
+                # The caller lives on in the fallback dialplan: the CEL reconciler ends this leg.
+                leg.ended_at = None
+                leg.hangup_cause = None
+            elif leg.ended_at is None:
+                leg.ended_at = utcnow()
+            self._write_leg(call, leg)
         for leg_id in call.legs:
             self._by_channel.pop(leg_id, None)
         self._calls.pop(call.call_id, None)
@@ -631,6 +659,7 @@ class CallService:
         others = [c for c in talk.channels if c != ch.id] if talk else []
         if talk is None or not others:
             log.warning("orphan_caller_rescued", channel=ch.name)
+            self._rescued_ids.add(ch.id)
             try:
                 await self._ari.continue_in_dialplan(ch.id, FALLBACK_CONTEXT, dnis or "0")
             except AriError as exc:
@@ -688,3 +717,5 @@ class CallService:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)

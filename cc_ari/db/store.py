@@ -82,6 +82,8 @@ INSERT INTO cc.agents AS t (agent, state, queues, skills, pause_reason) VALUES (
 ON CONFLICT (agent) DO UPDATE SET state = EXCLUDED.state, queues = EXCLUDED.queues,
     skills = EXCLUDED.skills, pause_reason = EXCLUDED.pause_reason, updated_at = now()
 """
+# asyncpg's client-side "this value does not fit the column" (a subclass of InterfaceError).
+CLIENT_DATA_ERRORS = (asyncpg.exceptions._base.DataError,)
 CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                      asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
@@ -106,7 +108,14 @@ class CallStore:
     async def start(self) -> None:
         self._journal_path.parent.mkdir(parents=True, exist_ok=True)
         if self._journal_path.exists():
-            replay = [Write.from_json(line) for line in self._journal_path.read_text().splitlines() if line.strip()]
+            replay = []
+            for n, line in enumerate(self._journal_path.read_text(errors="replace").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    replay.append(Write.from_json(line))
+                except (ValueError, KeyError, TypeError):  # a torn last line (crash mid-write)
+                    log.error("journal_line_unreadable", line=n)
             if replay:
                 log.info("journal_replay", writes=len(replay))
                 self._pending.extend(replay)
@@ -133,8 +142,11 @@ class CallStore:
     def submit(self, write: Write) -> None:
         """Queue a write. Never blocks, never raises for database trouble."""
         if self._journal is not None:
-            self._journal.write(write.to_json() + "\n")
-            self._journal.flush()
+            try:
+                self._journal.write(write.to_json() + "\n")
+                self._journal.flush()
+            except OSError as exc:  # disk full: keep it in memory, say so loudly
+                log.error("journal_write_failed", error=repr(exc))
         self._pending.append(write)
         self._idle.clear()
         self._wake.set()
@@ -161,13 +173,17 @@ class CallStore:
 
     async def run(self) -> None:
         backoff = 0.2
+        self._wake.set()  # a (re)started writer first drains what is already pending
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
                 batch = list(self._pending)[: self._batch]
                 try:
-                    await self._write(batch)
+                    try:
+                        await self._write(batch)
+                    except CLIENT_DATA_ERRORS:
+                        batch = await self._write_one_by_one(batch)
                 except asyncio.CancelledError:
                     raise
                 except CONNECTION_ERRORS as exc:
@@ -181,7 +197,13 @@ class CallStore:
                 except (asyncpg.PostgresError, ValueError):
                     # A write the database refuses (a bug, not an outage): find it, log it,
                     # keep the others. Never loop forever on it.
-                    batch = await self._write_one_by_one(batch)
+                    try:
+                        batch = await self._write_one_by_one(batch)
+                    except CONNECTION_ERRORS:
+                        self.healthy = False
+                        await self._reset_pool()
+                        await asyncio.sleep(backoff)
+                        continue
                 if not self.healthy:
                     log.info("db_write_recovered")
                 self.healthy = True
@@ -195,6 +217,8 @@ class CallStore:
         for w in batch:
             try:
                 await self._write([w])
+            except CLIENT_DATA_ERRORS as exc:
+                log.error("db_write_rejected", kind=w.kind, key=w.key, error=repr(exc))
             except (asyncpg.PostgresError, ValueError) as exc:
                 if isinstance(exc, CONNECTION_ERRORS):
                     raise
@@ -230,6 +254,10 @@ class CallStore:
                     v = w.values
                     await conn.execute(AGENT_STATE_SQL, w.key, v["state"], list(v.get("queues", ())),
                                        json.dumps(v.get("skills", {})), v.get("pause_reason"))
+
+    def pending_agent_states(self) -> dict[str, Mapping[str, Any]]:
+        """Agent states written but not yet committed (e.g. replayed from the journal)."""
+        return {w.key: w.values for w in self._pending if w.kind == "agent_state"}
 
     # --- reads ----------------------------------------------------------------------------
     async def load_agents(self) -> list[Mapping[str, Any]]:

@@ -46,13 +46,15 @@ def assign(
 ) -> list[Assignment]:
     """Match waiting callers (oldest first, across queues) to free agents.
 
-    Each agent gets at most one call; a call never goes back to an agent who already let it
-    ring out. Callers nobody can take now keep waiting.
+    Each agent gets at most one call; a call goes back to an agent who already let it ring out
+    only when no other agent can take it. Callers nobody can take now keep waiting.
     """
     pool = {a.name: a for a in agents}
     out: list[Assignment] = []
     for w in sorted(waiting, key=lambda w: (w.queued_at, w.call_id)):
         agent = pick_agent(w.queue, pool.values(), exclude=w.tried, reachable=reachable)
+        if agent is None and w.tried:
+            agent = pick_agent(w.queue, pool.values(), reachable=reachable)
         if agent is not None:
             out.append(Assignment(w.call_id, agent.name))
             del pool[agent.name]

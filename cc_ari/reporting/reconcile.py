@@ -27,6 +27,8 @@ from cc_ari.db.store import CallStore
 log = structlog.get_logger("cc_ari.reconcile")
 
 CURSOR_SOURCE = "cel"
+OPEN_CALLS = "SELECT call_id FROM cc.calls WHERE ended_at IS NULL AND call_id = ANY($1::text[])"
+STALE_GROUP_SECONDS = 6 * 3600  # a call whose end never came (Asterisk crashed) stops pinning the cursor
 GET_CURSOR = "SELECT inode, offset_bytes FROM cc.cel_cursor WHERE source = $1"
 SET_CURSOR = """
 INSERT INTO cc.cel_cursor (source, inode, offset_bytes) VALUES ($1, $2, $3)
@@ -119,11 +121,16 @@ def _endpoint(channel: str) -> str:
     return channel.rsplit("-", 1)[0] if "-" in channel else channel
 
 
-def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None) -> CallRow | None:
-    """A fallback call's rows from its CEL events (pure). None if it is not a fallback call."""
+def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None, *,
+               open_call: bool = False) -> CallRow | None:
+    """A call's rows from its CEL events (pure).
+
+    Fallback calls (marked `cc_fallback`) always; other calls only with `open_call=True`: calls
+    cc_ari started but could not finish (it was stopped or crashed before they ended).
+    """
     evs = sorted(events, key=lambda e: e.time)
     marks = [e for e in evs if e.event == "USER_DEFINED" and e.user_event == "cc_fallback"]
-    if not evs or not marks:
+    if not evs or not (marks or open_call):
         return None
     call_id = evs[0].linkedid
     legs: dict[str, LegRow] = {}
@@ -144,7 +151,7 @@ def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None) -
         elif e.event == "CHAN_END" and leg.ended_at is None:
             leg.ended_at = e.time
     caller_leg = legs.get(call_id)
-    mark_value = str(marks[0].extra.get("extra", ""))
+    mark_value = str(marks[0].extra.get("extra", "")) if marks else ""
     invalid = mark_value == "invalid_number"
     bridged_agents = [legs[e.uniqueid] for e in evs
                       if e.event == "BRIDGE_ENTER" and e.uniqueid in legs and legs[e.uniqueid].role == "agent"]
@@ -154,7 +161,7 @@ def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None) -
         end = caller_leg.ended_at
     outcome = "invalid_number" if invalid else ("answered" if answering else "abandoned")
     recording = None
-    if answering is not None and recordings_dir is not None:
+    if answering is not None and recordings_dir is not None and marks:  # MixMonitor's name
         recording = str(recordings_dir / f"{call_id}.wav")
     first = caller_leg or next(iter(legs.values()))
     return CallRow(
@@ -164,7 +171,7 @@ def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None) -
         queue=None if invalid else (mark_value or None),
         agent=answering.endpoint.split("/", 1)[-1] if answering else None,
         started_at=first.started_at,
-        queued_at=None if invalid else marks[0].time,
+        queued_at=marks[0].time if marks and not invalid else None,
         answered_at=answering.answered_at if answering else None,
         ended_at=end,
         outcome=outcome,
@@ -227,23 +234,39 @@ class CelReconciler:
             return 0
         pos = self._offset
         done = 0
+        unmarked: dict[str, list[CelEvent]] = {}
+        newest: datetime | None = None
         for raw in data[: end + 1].splitlines(keepends=True):
             line_at = pos
             pos += len(raw)
             ev = CelEvent.parse(raw.decode("utf-8", "replace"))
             if ev is None or not ev.linkedid:
                 continue
+            newest = ev.time
             self._open.setdefault(ev.linkedid, []).append((line_at, ev))
             if ev.event == "LINKEDID_END":
-                group = self._open.pop(ev.linkedid)
-                if self._write(build_call((e for _, e in group), self._recordings_dir)):
-                    done += 1
+                group = [e for _, e in self._open.pop(ev.linkedid)]
+                row = build_call(group, self._recordings_dir)
+                if row is not None:
+                    done += self._write(row)
+                else:
+                    unmarked[ev.linkedid] = group
+        self._offset = pos  # in memory first: a failed await below never re-reads these lines
+        if newest is not None:
+            for linkedid, group_lines in list(self._open.items()):
+                if (newest - group_lines[-1][1].time).total_seconds() > STALE_GROUP_SECONDS:
+                    log.warning("cel_group_never_ended", linkedid=linkedid)
+                    del self._open[linkedid]
+        # Calls cc_ari began but did not finish (it was down when they ended): finish them now.
+        if unmarked:
+            open_ids = {r["call_id"] for r in await self._store.fetch(OPEN_CALLS, list(unmarked))}
+            for linkedid in open_ids:
+                done += self._write(build_call(unmarked[linkedid], self._recordings_dir, open_call=True))
         # The cursor never passes the first line of a call that has not ended.
         cursor = min((g[0][0] for g in self._open.values()), default=pos)
         if done:
             await self._store.flushed(timeout=30.0)
         await self._store.execute(SET_CURSOR, CURSOR_SOURCE, self._inode, cursor)
-        self._offset = pos
         self.reconciled += done
         return done
 
@@ -264,6 +287,6 @@ class CelReconciler:
             s.leg(leg.leg_id, mode="fill", call_id=row.call_id, role=leg.role, endpoint=leg.endpoint,
                   channel_name=leg.channel_name, started_at=leg.started_at, answered_at=leg.answered_at,
                   ended_at=leg.ended_at, hangup_cause=leg.hangup_cause)
-        log.info("fallback_call_reconciled", call_id=row.call_id, outcome=row.outcome, queue=row.queue,
+        log.info("call_reconciled_from_cel", call_id=row.call_id, outcome=row.outcome, queue=row.queue,
                  agent=row.agent)
         return True

@@ -231,7 +231,7 @@ class Api:
         """Recent AMI events, for ops (supervisors and admins only)."""
         self._control(request)
         raw = request.query.get("limit", "100")
-        if not raw.isdigit() or not 1 <= int(raw) <= 500:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
             raise ApiError(422, "limit must be 1..500")
         return web.json_response({"events": self._ami_events(int(raw))})
 

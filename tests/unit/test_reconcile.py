@@ -217,3 +217,24 @@ def test_call_without_linkedid_end_ends_when_the_caller_hangs_up() -> None:
     lines = [ln for ln in answered_call_lines() if "LINKEDID_END" not in ln]
     row = build_call(events(lines))
     assert row is not None and row.ended_at == at(80.2)
+
+
+def test_call_cc_ari_left_open_is_finished_from_cel_when_asked() -> None:
+    """cc_ari was down when its call ended: the CEL log still says how it ended."""
+    lines = [
+        caller("CHAN_START", 0.0),
+        caller("ANSWER", 0.2, app="Stasis"),
+        agent("CHAN_START", 3.0, AGENT3, "agent3", app="Stasis"),
+        agent("ANSWER", 4.0, AGENT3, "agent3", app="Stasis"),
+        agent("BRIDGE_ENTER", 4.1, AGENT3, "agent3", app="Stasis"),
+        caller("HANGUP", 30.0, app="Stasis", extra=hangup_extra(16)),
+        agent("HANGUP", 30.1, AGENT3, "agent3", extra=hangup_extra(16)),
+        caller("LINKEDID_END", 30.2),
+    ]
+    assert build_call(events(lines)) is None  # not a fallback call ...
+    row = build_call(events(lines), Path("/rec"), open_call=True)  # ... but an open one
+    assert row is not None
+    assert (row.outcome, row.agent, row.queue, row.queued_at, row.recording_path) == (
+        "answered", "agent3", None, None, None)
+    assert row.ended_at == at(30.2) and row.answered_at == at(4.0)
+    assert {leg.role for leg in row.legs} == {"caller", "agent"}

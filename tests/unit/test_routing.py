@@ -58,13 +58,17 @@ def test_assign_lets_a_caller_nobody_can_take_wait_without_blocking_later_caller
     assert assign(waiting, [agent("a1", 1.0, ("sales",))]) == [Assignment("normal", "a1")]
 
 
-def test_assign_never_offers_a_call_back_to_an_agent_who_let_it_ring_out() -> None:
+def test_assign_prefers_agents_who_have_not_let_the_call_ring_out() -> None:
     waiting = [Waiting("c1", "sales", queued_at=1.0, tried=frozenset({"a1"})),
                Waiting("c2", "sales", queued_at=2.0)]
     agents = [agent("a1", 1.0), agent("a2", 2.0)]
     assert assign(waiting, agents) == [Assignment("c1", "a2"), Assignment("c2", "a1")]
-    only_a1 = assign(waiting[:1], [agent("a1", 1.0)])
-    assert only_a1 == []
+
+
+def test_assign_offers_the_call_again_to_a_tried_agent_when_nobody_else_can_take_it() -> None:
+    # a single-agent queue: the agent who rang out, once ready again, gets the caller back
+    waiting = [Waiting("c1", "sales", queued_at=1.0, tried=frozenset({"a1"}))]
+    assert assign(waiting, [agent("a1", 1.0)]) == [Assignment("c1", "a1")]
 
 
 def test_assign_orders_equal_queue_times_by_call_id_and_respects_reachability() -> None:
