@@ -650,7 +650,8 @@ class CallService:
         """
         args = ch.app_data.split(",")
         if len(args) < 2 or args[1] != "inbound":
-            if not any(ch.id in b.channels for b in bridges if b.name.startswith("cc-call-")):
+            # An agent leg is kept only while its caller is with it; alone, it is hung up.
+            if not any(ch.id in b.channels and len(b.channels) > 1 for b in bridges if b.name.startswith("cc-call-")):
                 log.warning("orphan_channel_hungup", channel=ch.name)
                 await self._ari.hangup(ch.id)
             return
