@@ -6,6 +6,7 @@ import asyncio
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cc_ari.ari.models import Event
 
@@ -46,6 +47,12 @@ class Leg:
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     hangup_cause: int | None = None
+
+    def as_row(self, call_id: str) -> dict[str, Any]:
+        """The cc.legs columns (for CallStore.leg)."""
+        return {"call_id": call_id, "role": self.role, "endpoint": self.endpoint,
+                "channel_name": self.channel_name or None, "started_at": self.started_at,
+                "answered_at": self.answered_at, "ended_at": self.ended_at, "hangup_cause": self.hangup_cause}
 
 
 @dataclass(slots=True)

@@ -607,9 +607,7 @@ class CallService:
             self._track(call, ev)
 
     def _write_leg(self, call: Call, leg: Leg) -> None:
-        self._store.leg(leg.leg_id, call_id=call.call_id, role=leg.role, endpoint=leg.endpoint,
-                        channel_name=leg.channel_name or None, started_at=leg.started_at,
-                        answered_at=leg.answered_at, ended_at=leg.ended_at, hangup_cause=leg.hangup_cause)
+        self._store.leg(leg.leg_id, **leg.as_row(call.call_id))
 
     def _write_final(self, call: Call, phase: Phase, rescued: bool, end_time: datetime) -> None:
         now = end_time

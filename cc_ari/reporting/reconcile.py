@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from cc_ari.callflow import CallFlow
+from cc_ari.calls.models import Leg
 from cc_ari.db.store import CallStore
 
 log = structlog.get_logger("cc_ari.reconcile")
@@ -90,18 +91,6 @@ class CelEvent:
 
 
 @dataclass(slots=True)
-class LegRow:
-    leg_id: str
-    role: str
-    endpoint: str
-    channel_name: str
-    started_at: datetime
-    answered_at: datetime | None = None
-    ended_at: datetime | None = None
-    hangup_cause: int | None = None
-
-
-@dataclass(slots=True)
 class CallRow:
     call_id: str
     caller: str | None
@@ -114,7 +103,7 @@ class CallRow:
     ended_at: datetime | None
     outcome: str
     recording_path: str | None
-    legs: list[LegRow] = field(default_factory=list)
+    legs: list[Leg] = field(default_factory=list)
 
 
 def _endpoint(channel: str) -> str:
@@ -133,14 +122,14 @@ def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None, *
     if not evs or not (marks or open_call):
         return None
     call_id = evs[0].linkedid
-    legs: dict[str, LegRow] = {}
+    legs: dict[str, Leg] = {}
     for e in evs:
         if not e.uniqueid:
             continue
         leg = legs.get(e.uniqueid)
         if leg is None:
             role = "caller" if e.uniqueid == call_id else ("agent" if "/agent" in e.channel else "customer")
-            leg = legs[e.uniqueid] = LegRow(e.uniqueid, role, _endpoint(e.channel), e.channel, e.time)
+            leg = legs[e.uniqueid] = Leg(e.uniqueid, role, _endpoint(e.channel), e.channel, e.time)
         if e.event == "ANSWER" and leg.answered_at is None:
             leg.answered_at = e.time
         elif e.event == "HANGUP":
@@ -284,9 +273,7 @@ class CelReconciler:
                ended_at=row.ended_at, outcome=row.outcome, recording_path=row.recording_path,
                handled_by="fallback")
         for leg in row.legs:
-            s.leg(leg.leg_id, mode="fill", call_id=row.call_id, role=leg.role, endpoint=leg.endpoint,
-                  channel_name=leg.channel_name, started_at=leg.started_at, answered_at=leg.answered_at,
-                  ended_at=leg.ended_at, hangup_cause=leg.hangup_cause)
+            s.leg(leg.leg_id, mode="fill", **leg.as_row(row.call_id))
         log.info("call_reconciled_from_cel", call_id=row.call_id, outcome=row.outcome, queue=row.queue,
                  agent=row.agent)
         return True
