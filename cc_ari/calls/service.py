@@ -709,9 +709,10 @@ class CallService:
         self._closing = True
         for call in list(self._calls.values()):
             if call.phase is not Phase.TALKING and not self._leg_ended(call, call.call_id):
-                if call.agent_channel is not None:
-                    await self._ari.hangup(call.agent_channel)
-                await self._rescue(call)
+                with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+                    if call.agent_channel is not None:
+                        await self._ari.hangup(call.agent_channel)
+                    await self._rescue(call)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

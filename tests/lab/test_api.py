@@ -109,3 +109,16 @@ def test_health_and_recent_ami_events_for_ops(api):
     assert all("Secret" not in e["fields"] for e in events)
     status, _ = api.call("GET", "/api/ami/events?limit=0")
     assert status == 422
+
+
+def test_roles_supervisor_controls_agents_agent_token_only_reads(api, lab):
+    sup, agt = lab["CC_SUPERVISOR_TOKEN"], lab["CC_AGENT_TOKEN"]
+    status, _ = api.call("POST", "/api/agents/agent4/login", {"queues": ["support"]}, token=sup)
+    assert status == 200
+    status, body = api.call("POST", "/api/agents/agent4/logout", token=agt)
+    assert status == 403 and "role" in body["error"]
+    assert api.agent("agent4")["state"] == "ready"
+    status, body = api.call("GET", "/api/queues", token=agt)
+    assert status == 200 and body["queues"]
+    status, _ = api.call("GET", "/api/ami/events", token=agt)
+    assert status == 403
