@@ -21,6 +21,9 @@ test: run lint
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
+bench: venv
+	$(BIN)/python -m bench
+
 lint: venv
 	$(BIN)/ruff check cc_ari tests scripts
 	$(BIN)/mypy --strict cc_ari

@@ -13,7 +13,6 @@ from cc_ari.reporting.reconcile import CelEvent, build_call
 # The field names and order of asterisk/templates/cel_custom.conf (CelEvent.parse lower-cases them).
 CEL_FIELDS = ("EventEnum", "UserDefType", "EventTime", "Num", "Exten", "Context", "ChanName", "AppName",
               "UniqueID", "LinkedID", "EventExtra")
-CALLS_PER_BATCH = 200
 RECORDINGS = Path("/var/spool/asterisk/monitor/cc_ari")
 
 
@@ -110,10 +109,12 @@ MIX = {"answered": 0.7, "abandoned": 0.2, "invalid_number": 0.1}
 def run(*, quick: bool, seed: int) -> str:
     rng = random.Random(seed)
     writer = CallWriter(rng)
+    per_batch = 50 if quick else 200
     cases: list[tuple[str, list[tuple[str, list[str]]]]] = [
-        (kind, [(kind, writer.call(kind)) for _ in range(CALLS_PER_BATCH)]) for kind in MIX]
-    kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=CALLS_PER_BATCH)
-    cases.append(("mix " + "/".join(f"{w * 100:.0f}" for w in MIX.values()) + " of the above", [(k, writer.call(k)) for k in kinds]))
+        (kind, [(kind, writer.call(kind)) for _ in range(per_batch)]) for kind in MIX]
+    kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=per_batch)
+    mix_name = "mix " + "/".join(f"{w * 100:.0f}" for w in MIX.values()) + " of the above"
+    cases.append((mix_name, [(k, writer.call(k)) for k in kinds]))
 
     budget = Budget(0.1, min_reps=5) if quick else Budget(1.0, min_reps=15)
     rows = []
@@ -131,7 +132,7 @@ def run(*, quick: bool, seed: int) -> str:
                      fmt_rate(rate(n, parsed)), fmt_rate(rate(n, built)),
                      fmt_rate(rate(sum(map(len, groups)), built)), fmt_ratio(rate(n, base) / rate(n, built))])
     head = ("4. CEL reconcile: CelEvent.parse + build_call on fallback calls, calls/s\n"
-            f"   {CALLS_PER_BATCH} calls per batch as cel_custom JSON lines with the fields\n"
+            f"   {per_batch} calls per batch as cel_custom JSON lines with the fields\n"
             f"   {','.join(CEL_FIELDS)};\n"
             "   answered = ring-all to 2-5 agents, one answers; abandoned = caller hangs up while they ring;\n"
             "   baseline: json.loads alone of the same lines")

@@ -18,14 +18,15 @@ class Budget:
     max_reps: int = 10_000
 
 
-def interleaved(fns: Sequence[Callable[[], object]], budget: Budget) -> list[list[float]]:
+def interleaved(fns: Sequence[Callable[[], object]], budget: Budget, *, warm_up: bool = True) -> list[list[float]]:
     """Seconds per call of each fn, run in turn (a, b, a, b, ...) so that drift hits them alike.
 
-    One warm-up call each first. The garbage collector is off while timing (as timeit does);
-    what is timed frees its objects by reference counting anyway.
+    One warm-up call each first (unless the caller has just run them). The garbage collector is
+    off while timing (as timeit does); what is timed frees its objects by reference counting.
     """
-    for fn in fns:
-        fn()
+    if warm_up:
+        for fn in fns:
+            fn()
     samples: list[list[float]] = [[] for _ in fns]
     gc.collect()
     was_enabled = gc.isenabled()

@@ -22,8 +22,8 @@ def scenarios(flow: CallFlow, menu: str) -> list[tuple[str, float, Script, str]]
     first, second = valid[0], valid[-1]
     return [
         ("choice at once", 0.45, (first,), "choice"),
-        ("timeout, then choice", 0.20, (None, second), "choice"),
-        ("invalid, then choice", 0.15, (invalid[0], first), "choice"),
+        ("timeout then choice", 0.20, (None, second), "choice"),
+        ("invalid then choice", 0.15, (invalid[0], first), "choice"),
         ("timeouts until on_timeout", 0.10, (None,) * m.attempts, "timeout"),
         ("invalid until on_invalid", 0.10, tuple(invalid[i % len(invalid)] for i in range(m.max_invalid)),
          "invalid"),
@@ -71,7 +71,8 @@ def run(*, quick: bool, seed: int, config: Path) -> str:
     budget = Budget(0.3, min_reps=5) if quick else Budget(3.0, min_reps=20)
     subject, base = interleaved([engine_batch, floor_batch], budget)
     eng_rate, floor_rate = rate(transitions, subject), rate(transitions, base)
-    share = ", ".join(f"{name} {w:.0%}" for name, w, _, _ in mix)
+    shares = [f"{name} {w:.0%}" for name, w, _, _ in mix]
+    share = ", ".join(shares[:3]) + ",\n   " + ", ".join(shares[3:])
     head = (f"2. IVR engine: cc_ari.ivr.engine.IvrEngine over {config.name}, menu {menu!r}, transitions/s\n"
             f"   mix of {CALLS_PER_BATCH} callers per batch ({transitions} transitions: start, digit, timeout):\n"
             f"   {share}\n"

@@ -75,7 +75,7 @@ def run(*, quick: bool, seed: int) -> str:
             raise AssertionError(f"assign() and the naive reference disagree for {case}")
         budget = Budget(case.seconds / 10, min_reps=3) if quick else Budget(case.seconds, min_reps=10)
         subject, base = interleaved([partial(assign, waiting, agents), partial(naive_assign, waiting, agents)],
-                                    budget)
+                                    budget, warm_up=False)  # both just ran, for the equality check
         rows.append([
             f"{case.agents} agents / {case.waiting} waiting / {case.queues} queues",
             str(len(got)),

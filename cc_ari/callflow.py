@@ -49,6 +49,8 @@ class QueueConfig:
     ring_timeout: float = 15.0
     wrapup: float = 10.0
     max_wait: float = 600.0
+    announce_first: float = 15.0  # seconds in queue before the first position announcement
+    announce_every: float = 0.0  # seconds between announcements; 0 (the default) = never announce
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class CallFlow:
     menus: Mapping[str, Menu]
     invalid_number_prompt: str = "not-in-service"
     goodbye_prompt: str = "goodbye"
+    position_prompts: tuple[str, str, str] = ("queue-position", "queue-expected-wait", "queue-minutes")
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def route_for(self, dnis: str) -> Route | None:
@@ -115,6 +118,8 @@ def parse(data: Mapping[str, Any]) -> CallFlow:
             ring_timeout=_num(f"queues.{name}.ring_timeout", q.get("ring_timeout"), 15.0, minimum=1),
             wrapup=_num(f"queues.{name}.wrapup", q.get("wrapup"), 10.0),
             max_wait=_num(f"queues.{name}.max_wait", q.get("max_wait"), 600.0, minimum=1),
+            announce_first=_num(f"queues.{name}.announce_first", q.get("announce_first"), 15.0, minimum=1),
+            announce_every=_num(f"queues.{name}.announce_every", q.get("announce_every"), 0.0),
         )
 
     menus: dict[str, Menu] = {}
@@ -191,6 +196,9 @@ def _check_references(flow: CallFlow) -> None:
         check_target(f"ivr.{m.name}.on_invalid", m.on_invalid)
     check_prompt("invalid number", flow.invalid_number_prompt)
     check_prompt("goodbye", flow.goodbye_prompt)
+    if any(q.announce_every > 0 for q in flow.queues.values()):
+        for p in flow.position_prompts:
+            check_prompt("queue announcements", p)
 
 
 def load(path: Path) -> CallFlow:

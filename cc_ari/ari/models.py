@@ -11,12 +11,12 @@ from typing import Any
 def _ts(raw: Any) -> datetime | None:
     if not isinstance(raw, str) or not raw:
         return None
-    # Asterisk: 2026-11-23T12:00:00.123+0000
+    # Asterisk: 2026-11-23T12:00:00.123+0000 (fromisoformat reads it, ~50x faster than strptime)
     try:
-        return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S.%f%z")
+        return datetime.fromisoformat(raw)
     except ValueError:
         try:
-            return datetime.fromisoformat(raw)
+            return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S.%f%z")
         except ValueError:
             return None
 

@@ -79,6 +79,7 @@ class Call:
     events: asyncio.Queue[CallEvent] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
     adopted: bool = False
+    announcement: str | None = None  # playback id of a position announcement in progress
 
     @property
     def caller_leg(self) -> Leg:

@@ -43,6 +43,13 @@ from cc_ari.callflow import CallFlow, QueueConfig, Target
 from cc_ari.calls.models import Call, CallEvent, Leg, Offer, Phase, Resync
 from cc_ari.db.store import CallStore
 from cc_ari.ivr.engine import Collect, IvrEngine, Leave, Play
+from cc_ari.queueing.estimate import (
+    HandleTimes,
+    expected_wait_seconds,
+    number_sounds,
+    position_in_queue,
+    wait_minutes_to_announce,
+)
 from cc_ari.queueing.routing import Waiting, assign
 
 log = structlog.get_logger("cc_ari.calls")
@@ -87,6 +94,7 @@ class CallService:
         self._closing = False
         self._finishing: set[asyncio.Future[None]] = set()
         self._rescued_ids: set[str] = set()
+        self._handle_times = HandleTimes()
         agents.on_available = self.schedule_dispatch
         agents.reachable = self.reachable
 
@@ -391,8 +399,19 @@ class CallService:
         call.phase = Phase.QUEUED
         self.schedule_dispatch()
         deadline = call.queued_mono + qc.max_wait
+        announce_at = call.queued_mono + qc.announce_first if qc.announce_every > 0 else float("inf")
         while True:
-            ev = await self._next(call, deadline - self._clock())
+            ev = await self._next(call, min(deadline, announce_at) - self._clock())
+            if isinstance(ev, PlaybackFinished) and ev.playback_id == call.announcement:
+                call.announcement = None
+                if call.phase is Phase.QUEUED or call.phase is Phase.RINGING:
+                    await self._moh(call, on=True)
+                continue
+            if ev is None and self._clock() < deadline:  # time to announce
+                announce_at = self._clock() + qc.announce_every
+                if call.phase is Phase.QUEUED and call.announcement is None:
+                    await self._announce_position(call)
+                continue
             if ev is None:
                 if call.phase is Phase.QUEUED:
                     log.info("queue_max_wait", queue=queue)
@@ -408,6 +427,42 @@ class CallService:
                     return
                 call.phase = Phase.QUEUED
                 self.schedule_dispatch()
+
+    async def _moh(self, call: Call, *, on: bool) -> None:
+        with contextlib.suppress(AriError):
+            if on:
+                await self._ari.request("POST", f"/channels/{call.call_id}/moh", params={"mohClass": "default"})
+            else:
+                await self._ari.request("DELETE", f"/channels/{call.call_id}/moh")
+
+    async def _announce_position(self, call: Call) -> None:
+        """"You are caller number N. Your expected waiting time is about M minutes." Then music again."""
+        assert call.queue is not None
+        waiting = [(c.call_id, c.queued_mono) for c in self._calls.values()
+                   if c.queue == call.queue and c.phase in (Phase.QUEUED, Phase.RINGING)]
+        position = position_in_queue(call.call_id, waiting)
+        serving = sum(1 for a in self._agents.all()
+                      if call.queue in a.queues and a.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED))
+        ewt = expected_wait_seconds(position, serving, self._handle_times.average(call.queue))
+        pos_p, wait_p, min_p = self._flow.position_prompts
+        media = [*self._sound_uris([pos_p]), *(f"sound:{s}" for s in number_sounds(min(position, 999)))]
+        minutes = None
+        if ewt is not None:
+            minutes = wait_minutes_to_announce(ewt)
+            media += [*self._sound_uris([wait_p]), *(f"sound:{s}" for s in number_sounds(min(minutes, 999))),
+                      *self._sound_uris([min_p])]
+        log.info("queue_position_announced", queue=call.queue, position=position, expected_wait_min=minutes,
+                 agents_serving=serving)
+        await self._moh(call, on=False)
+        pb = f"pb-{uuid.uuid4().hex}"
+        try:
+            await self._ari.play(call.call_id, media, pb)
+            call.announcement = pb
+        except AriNotFound:
+            raise CallerGone() from None
+        except AriError as exc:
+            log.warning("announcement_failed", error=str(exc))
+            await self._moh(call, on=True)
 
     def schedule_dispatch(self) -> None:
         if not self._dispatch_scheduled:
@@ -512,6 +567,9 @@ class CallService:
             self._write_leg(call, call.legs[agent_chan])
             log.info("call_answered", agent=call.agent, queue=call.queue,
                      wait_s=round(self._clock() - call.queued_mono, 3))
+            if call.announcement is not None:
+                await self._ari.stop_playback(call.announcement)
+                call.announcement = None
             await self._leave_holding(call)
             bridge_id = f"cc-call-{call.call_id}"
             await self._ari.create_bridge(bridge_id, "mixing", name=bridge_id)
@@ -554,6 +612,9 @@ class CallService:
         """Free the agent of this call (synchronously, before any await can fail)."""
         if call.agent is None:
             return
+        if call.answered_at is not None and call.queue is not None:
+            talk = (utcnow() - call.answered_at).total_seconds()
+            self._handle_times.add(call.queue, talk + self._queue_config(call.queue).wrapup)
         try:
             agent = self._agents.get(call.agent)
             if agent.call_id == call.call_id:

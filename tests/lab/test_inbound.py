@@ -211,3 +211,31 @@ async def test_burst_of_eight_callers_with_two_agents_leaves_eight_calls_and_no_
     legs = await db.fetch("SELECT call_id, role FROM report.legs WHERE call_id = ANY($1)", ids)
     assert sum(1 for leg in legs if leg["role"] == "caller") == 8
     assert sum(1 for leg in legs if leg["role"] == "agent") >= 2
+
+
+async def test_waiting_caller_hears_position_and_expected_wait(call, phones, db, caller_number):
+    import json
+
+    from conftest import REPO
+
+    phones("agent1", queues=["support"])
+    first = call("5001", caller_number, steps=[("pause", 24000)])
+    await asyncio.sleep(1.0)
+    second = call("5001", caller_number, steps=[("pause", 21000)])  # hears the whole announcement
+    r1, r2 = await asyncio.gather(asyncio.to_thread(first.wait, 40), asyncio.to_thread(second.wait, 40))
+    assert r1.returncode == 0 and r2.returncode == 0, (r1.errors, r2.errors)
+    rows = await wait_call_row(db, caller_number, count=2)
+    assert [r["outcome"] for r in rows] == ["answered", "abandoned"]
+    waiting_call = rows[1]["call_id"]
+    lines = [json.loads(line) for line in (REPO / ".lab" / "logs" / "cc_ari.jsonl").read_text().splitlines()
+             if waiting_call in line]
+    announced = [e for e in lines if e["event"] == "queue_position_announced"]
+    assert announced, "no announcement after 10 s in queue"
+    first_announcement = announced[0]
+    assert (first_announcement["position"], first_announcement["agents_serving"]) == (1, 1)
+    # half an average handle time (talk + wrap-up of recent calls, 180 s before any), in whole minutes
+    assert 1 <= first_announcement["expected_wait_min"] <= 2
+    assert not [e for e in lines if e["event"] in ("announcement_failed", "call_handler_failed")]
+    # Asterisk played every file of it (a missing or unplayable file is logged there)
+    messages = (REPO / ".lab" / "asterisk" / "log" / "messages.log").read_text()
+    assert f"{waiting_call}: Playback failed" not in messages
