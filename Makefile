@@ -25,7 +25,7 @@ bench: venv
 	$(BIN)/python -m bench
 
 lint: venv
-	$(BIN)/ruff check cc_ari tests scripts
+	$(BIN)/ruff check cc_ari tests scripts bench
 	$(BIN)/mypy --strict cc_ari
 
 deps:
