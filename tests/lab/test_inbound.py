@@ -239,3 +239,34 @@ async def test_waiting_caller_hears_position_and_expected_wait(call, phones, db,
     # Asterisk played every file of it (a missing or unplayable file is logged there)
     messages = (REPO / ".lab" / "asterisk" / "log" / "messages.log").read_text()
     assert f"{waiting_call}: Playback failed" not in messages
+
+
+async def test_caller_hangs_up_while_agent_rings_agent_stays_ready_not_paused(call, phones, api, db, caller_number):
+    phones("agent2", queues=["support"], answer=False)
+    sipp = call("5001", caller_number, steps=[("pause", 4000)])
+    res = await asyncio.to_thread(sipp.wait, 30)
+    assert res.returncode == 0, res.errors or res.stderr
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["outcome"], row["agent"], row["answered_at"]) == ("abandoned", None, None)
+    legs = await legs_of(db, row["call_id"])
+    [agent_leg] = [leg for leg in legs if leg["role"] == "agent"]
+    assert agent_leg["endpoint"] == "PJSIP/agent2" and agent_leg["answered_at"] is None
+    assert agent_leg["ended_at"] is not None
+    a = api.agent("agent2")
+    assert (a["state"], a["pause_reason"]) == ("ready", None)  # not the agent's fault
+
+
+def test_every_call_has_exactly_one_call_finished_log_line_with_its_call_id():
+    import collections
+    import json
+
+    from conftest import REPO
+
+    finished: collections.Counter[str] = collections.Counter()
+    for line in (REPO / ".lab" / "logs" / "cc_ari.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "call_finished":
+            assert event.get("call_id"), event
+            finished[event["call_id"]] += 1
+    assert finished, "no call was logged"
+    assert [c for c, n in finished.items() if n > 1] == []
