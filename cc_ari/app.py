@@ -67,8 +67,7 @@ async def serve(settings: Settings) -> None:
         if isinstance(event, ContactStatus):
             log.info("sip_contact_status", aor=event.aor, status=event.status)
 
-    reconciler = CelReconciler(settings.cel_log, store, flow, settings.recordings_dir,
-                               settings.asterisk_recordings_dir) if settings.cel_log else None
+    reconciler = CelReconciler(settings.cel_log, store, settings.recordings_dir) if settings.cel_log else None
 
     def health() -> dict[str, Any]:
         return {"ari": events.connected.is_set(), "ami": ami.connected.is_set(), "database": store.healthy,

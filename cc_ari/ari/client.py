@@ -124,20 +124,17 @@ class AriClient:
         with contextlib.suppress(AriNotFound):
             await self.request("DELETE", f"/playbacks/{playback_id}")
 
-    async def ring(self, channel_id: str) -> None:
-        await self.request("POST", f"/channels/{channel_id}/ring")
+    async def moh(self, channel_id: str, *, on: bool, moh_class: str = "default") -> None:
+        if on:
+            await self.request("POST", f"/channels/{channel_id}/moh", params={"mohClass": moh_class})
+        else:
+            await self.request("DELETE", f"/channels/{channel_id}/moh")
 
-    async def set_var(self, channel_id: str, name: str, value: str) -> None:
-        await self.request("POST", f"/channels/{channel_id}/variable", params={"variable": name, "value": value})
+    async def subscribe(self, event_source: str) -> None:
+        """Add an event source (e.g. endpoint:PJSIP) to this app's subscriptions."""
+        await self.request("POST", f"/applications/{self.app}/subscription", params={"eventSource": event_source})
 
-    async def get_var(self, channel_id: str, name: str) -> str | None:
-        try:
-            res = await self.request("GET", f"/channels/{channel_id}/variable", params={"variable": name})
-        except AriNotFound:
-            return None
-        return str(res.get("value")) if isinstance(res, dict) else None
-
-    # --- bridges --------------------------------------------------------------------------
+    # --- bridges -------------------------------------------------------------------------
     async def bridges(self) -> list[Bridge]:
         return [Bridge.parse(b) for b in await self.request("GET", "/bridges")]
 
@@ -159,9 +156,6 @@ class AriClient:
         with contextlib.suppress(AriNotFound, AriBadRequest, AriConflict):
             await self.request("POST", f"/bridges/{bridge_id}/removeChannel", params={"channel": channel_id})
 
-    async def bridge_moh(self, bridge_id: str, moh_class: str = "default") -> None:
-        await self.request("POST", f"/bridges/{bridge_id}/moh", params={"mohClass": moh_class})
-
     async def record_bridge(self, bridge_id: str, name: str, fmt: str = "wav") -> None:
         await self.request("POST", f"/bridges/{bridge_id}/record",
                            params={"name": name, "format": fmt, "ifExists": "overwrite", "beep": False,
@@ -171,20 +165,9 @@ class AriClient:
         with contextlib.suppress(AriNotFound, AriConflict):
             await self.request("POST", f"/recordings/live/{name}/stop")
 
-    async def endpoint_state(self, tech: str, resource: str) -> str | None:
-        try:
-            res = await self.request("GET", f"/endpoints/{tech}/{resource}")
-        except AriNotFound:
-            return None
-        return str(res.get("state")) if isinstance(res, dict) else None
-
     async def endpoints(self, tech: str) -> dict[str, str]:
         res = await self.request("GET", f"/endpoints/{tech}")
         return {str(e.get("resource")): str(e.get("state")) for e in res or ()}
-
-    async def info(self) -> dict[str, Any]:
-        res = await self.request("GET", "/asterisk/info")
-        return dict(res or {})
 
 
 class AriEvents:

@@ -112,8 +112,7 @@ class CallService:
     async def on_connect(self) -> None:
         """After each (re)connection: resynchronise from Asterisk before deciding anything."""
         try:
-            await self._ari.request("POST", f"/applications/{self._ari.app}/subscription",
-                                    params={"eventSource": "endpoint:PJSIP"})
+            await self._ari.subscribe("endpoint:PJSIP")
             states = await self._ari.endpoints("PJSIP")
             self._online = {name: state == "online" for name, state in states.items()}
             live = {c.id: c for c in await self._ari.channels()}
@@ -377,13 +376,11 @@ class CallService:
             self._holding.pop(queue, None)
             bridge_id = await self._holding_bridge(queue)
             await self._ari.add_to_bridge(bridge_id, [call.call_id], role="participant")
-        with contextlib.suppress(AriError):
-            await self._ari.request("POST", f"/channels/{call.call_id}/moh", params={"mohClass": "default"})
+        await self._moh(call, on=True)
 
     async def _leave_holding(self, call: Call) -> None:
         if call.queue and call.queue in self._holding:
-            with contextlib.suppress(AriError):
-                await self._ari.request("DELETE", f"/channels/{call.call_id}/moh")
+            await self._moh(call, on=False)
             await self._ari.remove_from_bridge(self._holding[call.queue], call.call_id)
 
     async def _queue_and_connect(self, call: Call, queue: str) -> None:
@@ -430,10 +427,7 @@ class CallService:
 
     async def _moh(self, call: Call, *, on: bool) -> None:
         with contextlib.suppress(AriError):
-            if on:
-                await self._ari.request("POST", f"/channels/{call.call_id}/moh", params={"mohClass": "default"})
-            else:
-                await self._ari.request("DELETE", f"/channels/{call.call_id}/moh")
+            await self._ari.moh(call.call_id, on=on)
 
     async def _announce_position(self, call: Call) -> None:
         """"You are caller number N. Your expected waiting time is about M minutes." Then music again."""

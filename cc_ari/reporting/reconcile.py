@@ -21,7 +21,6 @@ from typing import Any
 
 import structlog
 
-from cc_ari.callflow import CallFlow
 from cc_ari.calls.models import Leg
 from cc_ari.db.store import CallStore
 
@@ -177,11 +176,9 @@ def first_exten(evs: list[CelEvent], call_id: str) -> str:
 
 
 class CelReconciler:
-    def __init__(self, path: Path, store: CallStore, flow: CallFlow, recordings_dir: Path,
-                 asterisk_recordings_dir: str, *, interval: float = 1.0) -> None:
+    def __init__(self, path: Path, store: CallStore, recordings_dir: Path, *, interval: float = 1.0) -> None:
         self._path = path
         self._store = store
-        self._flow = flow
         self._recordings_dir = recordings_dir
         self._interval = interval
         self._open: dict[str, list[tuple[int, CelEvent]]] = {}
