@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -143,8 +144,6 @@ class AgentService:
     def adopt_call(self, name: str, call_id: str) -> None:
         """After a restart: the agent is found talking on a call cc_ari adopts."""
         agent = self.get(name)
-        from dataclasses import replace
-
         self._set(replace(agent, state=AgentState.ON_CALL, call_id=call_id, since=self._clock()),
                   reason="adopted")
 

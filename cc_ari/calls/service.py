@@ -177,11 +177,15 @@ class CallService:
                          started_at=started)
         self._store.leg(ch.id, call_id=call.call_id, role="caller", endpoint=ch.endpoint,
                         channel_name=ch.name, started_at=started)
+        self._spawn(call)
+        return call
+
+    def _spawn(self, call: Call) -> None:
+        """The call's own task; tracked so shutdown can cancel and await it."""
         task = asyncio.create_task(self._run(call), name=f"call-{call.call_id}")
         call.task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return call
 
     async def _run(self, call: Call) -> None:
         structlog.contextvars.bind_contextvars(call_id=call.call_id)
@@ -500,19 +504,13 @@ class CallService:
         except AriError as exc:
             log.warning("agent_unreachable", agent=agent, error=str(exc))
             call.legs[chan_id].ended_at = utcnow()
-            await self._drop_agent_channel(call, chan_id)
-            self._agents.no_answer(agent)
-            call.agent = None
-            return False
+            return await self._agent_missed(call, chan_id, agent)
         deadline = self._clock() + qc.ring_timeout + 2.0
         while True:
             ev = await self._next(call, deadline - self._clock())
             if ev is None:
                 log.info("agent_no_answer", agent=agent, after_s=qc.ring_timeout)
-                await self._drop_agent_channel(call, chan_id)
-                self._agents.no_answer(agent)
-                call.agent = None
-                return False
+                return await self._agent_missed(call, chan_id, agent)
             answered = (isinstance(ev, Dial) and ev.peer is not None and ev.peer.id == chan_id
                         and ev.dialstatus == "ANSWER") or \
                        (isinstance(ev, ChannelStateChange) and ev.channel.id == chan_id and ev.channel.state == "Up")
@@ -523,10 +521,7 @@ class CallService:
             if failed:
                 status = ev.dialstatus if isinstance(ev, Dial) else "HANGUP"
                 log.info("agent_no_answer", agent=agent, status=status)
-                await self._drop_agent_channel(call, chan_id)
-                self._agents.no_answer(agent)
-                call.agent = None
-                return False
+                return await self._agent_missed(call, chan_id, agent)
 
     async def _await_stasis(self, call: Call, chan_id: str, timeout: float = 5.0) -> None:
         """A created channel can be dialed only once it is in our Stasis app."""
@@ -539,6 +534,13 @@ class CallService:
                 return
             if self._leg_ended(call, chan_id):
                 raise AriError(f"channel {chan_id} ended before it could be dialed")
+
+    async def _agent_missed(self, call: Call, chan_id: str, agent: str) -> bool:
+        """The agent did not take the call: drop the leg, pause the agent (no_answer). Always False."""
+        await self._drop_agent_channel(call, chan_id)
+        self._agents.no_answer(agent)
+        call.agent = None
+        return False
 
     async def _drop_agent_channel(self, call: Call, chan_id: str) -> None:
         await self._ari.hangup(chan_id)
@@ -743,10 +745,7 @@ class CallService:
             with contextlib.suppress(AgentError):
                 self._agents.adopt_call(agent, call.call_id)
         log.warning("orphan_call_adopted", channel=ch.name, agent=agent)
-        task = asyncio.create_task(self._run(call), name=f"call-{call.call_id}")
-        call.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(call)
 
     async def _fetch_call_row(self, call_id: str) -> dict[str, Any]:
         try:

@@ -37,18 +37,17 @@ def test_minimal_environment_gives_documented_defaults() -> None:
     assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
     assert s.api_tokens == {ADMIN: "admin"}
     assert s.config_path == Path("config/cc_ari.toml")
-    assert (s.recordings_dir, s.asterisk_recordings_dir) == (Path("/srv/recordings"), "/srv/recordings")
+    assert s.recordings_dir == Path("/srv/recordings")
     assert (s.cel_log, s.log_dir, s.state_dir) == (None, None, Path(".lab/state"))
     assert s.agents == tuple(f"agent{i}" for i in range(1, 21))
     assert s.log_level == "info"
 
 
 def test_optional_settings_are_read_when_given() -> None:
-    s = Settings.from_env(env(CC_ASTERISK_RECORDINGS_DIR="/chroot/rec", CC_CEL_LOG="/var/log/cel.json",
+    s = Settings.from_env(env(CC_CEL_LOG="/var/log/cel.json",
                               CC_LOG_DIR="/var/log/cc", CC_LOG_LEVEL="DEBUG", CC_HTTP_PORT="9090",
                               CC_AMI_PORT="15038", CC_ARI_APP="lab"))
-    assert (s.asterisk_recordings_dir, s.cel_log, s.log_dir) == (
-        "/chroot/rec", Path("/var/log/cel.json"), Path("/var/log/cc"))
+    assert (s.cel_log, s.log_dir) == (Path("/var/log/cel.json"), Path("/var/log/cc"))
     assert (s.log_level, s.http_port, s.ami_port, s.ari_app) == ("debug", 9090, 15038, "lab")
 
 
