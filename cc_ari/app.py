@@ -5,30 +5,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
 from aiohttp import web
 
 from cc_ari import callflow
+from cc_ari.agents.reachability import Reachability
 from cc_ari.agents.service import AgentService
 from cc_ari.ami.client import AmiClient
 from cc_ari.ami.models import AmiEvent, ContactStatus
 from cc_ari.ari.client import AriClient, AriEvents
-from cc_ari.calls.service import CallService, MediaPaths
+from cc_ari.calls.handlers import AriHandlers
+from cc_ari.calls.inbound import INBOUND_APP_ARG, InboundFlow
+from cc_ari.calls.records import CallRecords
+from cc_ari.calls.router import StasisRouter
+from cc_ari.calls.service import CallService
+from cc_ari.connect.service import Connector
 from cc_ari.db.store import CallStore
+from cc_ari.queueing.service import QueueService
 from cc_ari.reporting.reconcile import CelReconciler
 from cc_ari.settings import Settings
+from cc_ari.tasks import Tasks
+from cc_ari.telephony.control import CallControl, HoldingBridges
+from cc_ari.telephony.registry import ChannelRegistry
 from cc_ari.web.api import Api, build_app
 
 log = structlog.get_logger("cc_ari.app")
 
 
-async def _supervise(name: str, coro: Any) -> None:
-    """Run a background loop; a crash is logged loudly (and the loop restarted)."""
+async def _supervise(name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a background loop; a crash is logged loudly and the loop restarted."""
     while True:
         try:
-            await coro()
+            await loop()
             return
         except asyncio.CancelledError:
             raise
@@ -52,13 +63,27 @@ async def serve(settings: Settings) -> None:
     for name, values in store.pending_agent_states().items():
         rows[name] = {"agent": name, **values}
     agents.restore(rows.values())
+
     ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, settings.ari_app,
                     timeout=settings.request_timeout)
     await ari.start()
-    calls = CallService(ari, store, flow, agents,
-                        MediaPaths(prompts_dir=settings.prompts_dir, recordings_dir=settings.recordings_dir))
-    events = AriEvents(ari, settings.ari_url, on_event=calls.on_event, on_connect=calls.on_connect,
-                       on_disconnect=calls.on_disconnect)
+    control = CallControl(ari, ChannelRegistry(), prompts_dir=settings.prompts_dir)
+    holding = HoldingBridges(ari)
+    reach = Reachability(settings.agents)
+    agents.reachable = reach
+    queues = QueueService(flow, agents, reachable=reach)
+    agents.on_available = queues.wake
+    reach.on_online = queues.wake
+    records = CallRecords(store)
+    connector = Connector(control, agents, records, recordings_dir=settings.recordings_dir)
+    inbound = InboundFlow(control, holding, queues, connector, agents, records, flow)
+    calls = CallService(control, holding, queues, inbound, agents, records, store)
+    router_tasks = Tasks("router")
+    router = StasisRouter(control, router_tasks)
+    router.register(INBOUND_APP_ARG, calls.on_inbound)
+    handlers = AriHandlers(control, router, calls, reach)
+    events = AriEvents(ari, settings.ari_url, on_event=handlers.on_event, on_connect=handlers.on_connect,
+                       on_disconnect=handlers.on_disconnect)
     ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_password,
                     timeout=settings.request_timeout, events="system,call,agent,reporting")
 
@@ -67,14 +92,16 @@ async def serve(settings: Settings) -> None:
         if isinstance(event, ContactStatus):
             log.info("sip_contact_status", aor=event.aor, status=event.status)
 
-    reconciler = CelReconciler(settings.cel_log, store, settings.recordings_dir) if settings.cel_log else None
+    reconciler = (CelReconciler(settings.cel_log, store, settings.recordings_dir, agents=settings.agents)
+                  if settings.cel_log else None)
 
     def health() -> dict[str, Any]:
         return {"ari": events.connected.is_set(), "ami": ami.connected.is_set(), "database": store.healthy,
                 "live_calls": len(calls.calls())}
 
-    app = build_app(Api(agents, calls, health=health, ami_events=ami.recent_events), settings.api_tokens)
-    runner = web.AppRunner(app, access_log=None)
+    api = Api(agents, calls, reach, health=health, ami_events=ami.recent_events,
+              faults=events if settings.fault_injection else None)
+    runner = web.AppRunner(build_app(api, settings.api_tokens), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
@@ -85,30 +112,37 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    tasks = [
-        asyncio.create_task(_supervise("db_writer", store.run), name="db_writer"),
-        asyncio.create_task(_supervise("ari_events", events.run), name="ari_events"),
-        asyncio.create_task(_supervise("ami", ami.run), name="ami"),
-    ]
+    writer = asyncio.create_task(_supervise("db_writer", store.run), name="db_writer")
+    decisions = Tasks("service")  # stopped first at shutdown: no new offers, no new resyncs
+    decisions.spawn(_supervise("dispatcher", queues.run), "dispatcher")
+    decisions.spawn(_supervise("reconcile", lambda: calls.run_reconcile(settings.reconcile_interval,
+                                                                        events.connected.is_set)), "reconcile")
+    background = Tasks("service-io")
+    background.spawn(_supervise("ari_events", events.run), "ari_events")
+    background.spawn(_supervise("ami", ami.run), "ami")
+    monitor = getattr(store, "monitor", None)
+    if monitor is not None:
+        background.spawn(_supervise("db_monitor", monitor), "db_monitor")
     if reconciler is not None:
-        tasks.append(asyncio.create_task(_supervise("cel_reconciler", reconciler.run), name="cel_reconciler"))
+        background.spawn(_supervise("cel_reconciler", reconciler.run), "cel_reconciler")
     try:
         await stop.wait()
         log.info("shutting_down", live_calls=len(calls.calls()))
     finally:
         await runner.cleanup()
-        for t in tasks[1:]:
-            t.cancel()
-        await asyncio.gather(*tasks[1:], return_exceptions=True)
-        # Live calls: their channels stay in Asterisk; the next cc_ari adopts or rescues them.
+        await decisions.cancel_all()
+        # Live calls: waiting callers to the fallback; conversations stay bridged for the next cc_ari.
+        # The ARI events keep flowing meanwhile, so the final rows have their hangup causes.
         await calls.close()
+        await router_tasks.cancel_all()
+        await background.cancel_all()
         await ami.close()
-        agents.close()
+        await agents.aclose()
         if not await store.flushed(timeout=5.0):
             log.warning("db_not_flushed_at_exit", note="writes stay in the journal and replay at next start")
-        tasks[0].cancel()
+        writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await tasks[0]
+            await writer
         await store.close()
         await ari.close()
         log.info("stopped")

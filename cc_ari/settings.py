@@ -39,6 +39,8 @@ class Settings:
     agents: tuple[str, ...] = ()
     log_level: str = "info"
     request_timeout: float = 5.0
+    reconcile_interval: float = 30.0  # seconds between checks of live state against Asterisk
+    fault_injection: bool = False  # tests only: POST /api/debug/faults (admin token)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +91,17 @@ class Settings:
                 raise SettingsError(f"CC_AGENT_COUNT must be 1..10000, got {count!r}")
             agents = tuple(f"agent{i}" for i in range(1, int(count) + 1))
 
+        raw_interval = e.get("CC_RECONCILE_SECONDS", "30")
+        try:
+            reconcile_interval = float(raw_interval)
+        except ValueError:
+            raise SettingsError(f"CC_RECONCILE_SECONDS must be a number of seconds, got {raw_interval!r}") from None
+        if not 1 <= reconcile_interval <= 3600:
+            raise SettingsError(f"CC_RECONCILE_SECONDS must be 1..3600, got {raw_interval!r}")
+        faults = e.get("CC_FAULT_INJECTION", "").strip().lower()
+        if faults not in ("", "0", "1", "false", "true", "no", "yes"):
+            raise SettingsError(f"CC_FAULT_INJECTION must be 0 or 1, got {faults!r}")
+
         cel = e.get("CC_CEL_LOG", "").strip()
         log_dir = e.get("CC_LOG_DIR", "").strip()
         return cls(
@@ -112,4 +125,6 @@ class Settings:
             state_dir=Path(e.get("CC_STATE_DIR", ".lab/state")),
             agents=agents,
             log_level=e.get("CC_LOG_LEVEL", "info").lower(),
+            reconcile_interval=reconcile_interval,
+            fault_injection=faults in ("1", "true", "yes"),
         )

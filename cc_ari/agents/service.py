@@ -2,6 +2,10 @@
 
 All changes happen synchronously on the event loop (validate first, then apply), so a
 request is applied whole or not at all. Persistence goes through the CallStore journal.
+
+`reserve()` is the one way any consumer (a queue's dispatcher today, the dialer next) gets an
+agent: it succeeds only for a ready agent and marks them busy at once, so a blended agent is
+never offered two calls. Wrap-up timers are owned tasks, cancelled and awaited at close.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import structlog
 from cc_ari.agents.errors import InvalidTransition, UnknownAgent, UnknownQueue
 from cc_ari.agents.models import Agent, AgentState
 from cc_ari.db.store import CallStore
+from cc_ari.tasks import Tasks
 
 log = structlog.get_logger("cc_ari.agents")
 
@@ -31,7 +36,8 @@ class AgentService:
         self._queues = frozenset(queues)
         self._store = store
         self._clock = clock
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._tasks = Tasks("agents")
         self.on_available: Callable[[], None] = lambda: None
         self.reachable: Callable[[str], bool] = lambda _name: True
 
@@ -91,15 +97,17 @@ class AgentService:
             self.on_available()
 
     def _schedule_wrapup(self, agent: Agent) -> None:
-        loop = asyncio.get_running_loop()
         old = self._timers.pop(agent.name, None)
         if old:
             old.cancel()
         delay = max(0.0, (agent.wrapup_until or 0) - self._clock())
-        self._timers[agent.name] = loop.call_later(delay, self._wrapup_done, agent.name)
+        self._timers[agent.name] = self._tasks.spawn(self._wrapup_after(agent.name, delay),
+                                                     f"wrapup-{agent.name}")
 
-    def _wrapup_done(self, name: str) -> None:
-        self._timers.pop(name, None)
+    async def _wrapup_after(self, name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._timers.get(name) is asyncio.current_task():
+            del self._timers[name]
         self._set(self._agents[name].wrapup_done(self._clock()), reason="wrapup_done")
 
     # --- API requests ---------------------------------------------------------------------
@@ -125,9 +133,28 @@ class AgentService:
         self._set(self.get(name).logout(self._clock()), reason="logout")
         return self._agents[name]
 
-    # --- call events (from the call service) --------------------------------------------
+    # --- the reservation API (queues, dialer) ----------------------------------------------
+    def reserve(self, name: str, call_id: str, *, consumer: str = "queue") -> None:
+        """Hand a ready agent to one call (raises InvalidTransition if not ready): from now on
+        nobody else can offer this agent anything until the call releases them."""
+        self._set(self.get(name).offer(call_id, self._clock()), call_id=call_id, reason=f"offered:{consumer}"
+                  if consumer != "queue" else "offered")
+
     def offer(self, name: str, call_id: str) -> None:
-        self._set(self.get(name).offer(call_id, self._clock()), call_id=call_id, reason="offered")
+        self.reserve(name, call_id)
+
+    def release(self, name: str, call_id: str, *, answered: bool, wrapup: float) -> None:
+        """The call `call_id` is done with this agent: wrap-up if they talked, else back to
+        where they were. A stale release (the agent moved on) changes nothing."""
+        agent = self.get(name)
+        if agent.call_id != call_id:
+            return
+        if agent.state is AgentState.RINGING:
+            self.offer_withdrawn(name)
+        elif agent.state is AgentState.ON_CALL:
+            self.call_ended(name, wrapup if answered else 0.0)
+
+    # --- call events (from the call service) --------------------------------------------
 
     def answered(self, name: str) -> None:
         self._set(self.get(name).answered(self._clock()), reason="answered")
@@ -147,7 +174,16 @@ class AgentService:
         self._set(replace(agent, state=AgentState.ON_CALL, call_id=call_id, since=self._clock()),
                   reason="adopted")
 
+    def stuck(self, live_calls: set[str]) -> list[str]:
+        """Agents busy with a call that no longer exists (its end was lost)."""
+        return [a.name for a in self._agents.values()
+                if a.state in (AgentState.RINGING, AgentState.ON_CALL) and a.call_id not in live_calls]
+
     def close(self) -> None:
         for t in self._timers.values():
             t.cancel()
         self._timers.clear()
+
+    async def aclose(self) -> None:
+        self.close()
+        await self._tasks.cancel_all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from cc_ari.ari.models import Bridge, Channel, Event, parse_event
 
 log = structlog.get_logger("cc_ari.ari")
 
-EventHandler = Callable[[Event], Awaitable[None]]
+EventHandler = Callable[[Event], None]  # routes only: never awaits per-call work
 ConnectHandler = Callable[[], Awaitable[None]]
 Params = Mapping[str, str | int | float | bool]
 
@@ -130,9 +131,41 @@ class AriClient:
         else:
             await self.request("DELETE", f"/channels/{channel_id}/moh")
 
-    async def subscribe(self, event_source: str) -> None:
-        """Add an event source (e.g. endpoint:PJSIP) to this app's subscriptions."""
-        await self.request("POST", f"/applications/{self.app}/subscription", params={"eventSource": event_source})
+    async def subscribe(self, *event_sources: str) -> None:
+        """Add event sources (e.g. endpoint:PJSIP/agent1) to this app's subscriptions."""
+        await self.request("POST", f"/applications/{self.app}/subscription",
+                           params={"eventSource": ",".join(event_sources)})
+
+    async def unsubscribe(self, *event_sources: str) -> None:
+        """Remove event sources; one this app was not subscribed to is fine."""
+        with contextlib.suppress(AriNotFound, AriBadRequest, AriConflict):
+            await self.request("DELETE", f"/applications/{self.app}/subscription",
+                               params={"eventSource": ",".join(event_sources)})
+
+    async def allow_events(self, types: list[str]) -> None:
+        """Only these event types are sent to this app (Asterisk filters at the source)."""
+        await self.request("PUT", f"/applications/{self.app}/eventFilter",
+                           json_body={"allowed": [{"type": t} for t in types], "disallowed": []})
+
+    # --- channel variables ---------------------------------------------------------------
+    async def set_var(self, channel_id: str, name: str, value: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/variable", params={"variable": name, "value": value})
+
+    async def get_var(self, channel_id: str, name: str) -> str | None:
+        """A channel variable, or None when it is not set (or the channel is gone)."""
+        try:
+            res = await self.request("GET", f"/channels/{channel_id}/variable", params={"variable": name})
+        except (AriNotFound, AriBadRequest):
+            return None
+        value = (res or {}).get("value")
+        return str(value) if value else None
+
+    async def snoop(self, channel_id: str, *, snoop_id: str, app_args: str, spy: str = "both",
+                    whisper: str = "none") -> Channel:
+        """A snoop channel on `channel_id` that enters this app (listen: spy, speak: whisper)."""
+        return Channel.parse(await self.request(
+            "POST", f"/channels/{channel_id}/snoop/{snoop_id}",
+            params={"app": self.app, "appArgs": app_args, "spy": spy, "whisper": whisper}))
 
     # --- bridges -------------------------------------------------------------------------
     async def bridges(self) -> list[Bridge]:
@@ -174,7 +207,12 @@ class AriEvents:
     """The events WebSocket, reconnected with backoff for as long as the service runs.
 
     `on_connect` runs after each (re)connection, before any event of that connection is
-    handled, so the service can resynchronise its state from Asterisk first.
+    handled, so the service can resynchronise its state from Asterisk first. `on_event` is
+    synchronous: the reader only routes events to their owners' queues, so one slow call never
+    delays another's events.
+
+    Fault injection (tests, `CC_FAULT_INJECTION=1`): `drop_events(s)` loses every event for s
+    seconds with the socket up; `disconnect(s)` drops the socket and stays away for s seconds.
     """
 
     def __init__(self, client: AriClient, base_url: str, *, on_event: EventHandler, on_connect: ConnectHandler,
@@ -187,31 +225,41 @@ class AriEvents:
         self._on_disconnect = on_disconnect
         self._max_backoff = max_backoff
         self.connected = asyncio.Event()
+        self.events_received = 0
+        self.last_event_lag = 0.0  # seconds between Asterisk's timestamp and our reading of the event
+        self._drop_until = 0.0
+        self._away_until = 0.0
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+
+    def drop_events(self, seconds: float) -> None:
+        self._drop_until = time.monotonic() + seconds
+        log.warning("fault_drop_ari_events", seconds=seconds)
+
+    async def disconnect(self, seconds: float) -> None:
+        self._away_until = time.monotonic() + seconds
+        log.warning("fault_ari_disconnect", seconds=seconds)
+        if self._ws is not None:
+            await self._ws.close()
 
     async def run(self) -> None:
         backoff = 0.2
         while True:
+            away = self._away_until - time.monotonic()
+            if away > 0:
+                await asyncio.sleep(away)
             try:
                 async with self._client.session.ws_connect(
                     self._url, params={"app": self._client.app, "subscribeAll": "false"},
                     heartbeat=10.0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 ) as ws:
+                    self._ws = ws
                     log.info("ari_connected", url=self._url)
                     backoff = 0.2
                     self.connected.set()
                     await self._on_connect()
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
-                            try:
-                                data = json.loads(msg.data)
-                            except ValueError:
-                                log.warning("ari_bad_event_json")
-                                continue
-                            event = parse_event(data)
-                            try:
-                                await self._on_event(event)
-                            except Exception:  # one bad handler never drops the WebSocket
-                                log.exception("ari_event_handler_failed", event_type=event.type)
+                            self._handle(msg.data)
                         elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                             break
             except asyncio.CancelledError:
@@ -220,6 +268,8 @@ class AriEvents:
                 log.warning("ari_connect_failed", error=repr(exc), retry_in=backoff)
             except Exception:
                 log.exception("ari_event_loop_error")
+            finally:
+                self._ws = None
             if self.connected.is_set():
                 self.connected.clear()
                 log.warning("ari_disconnected")
@@ -229,3 +279,20 @@ class AriEvents:
                     log.exception("ari_on_disconnect_failed")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
+
+    def _handle(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            log.warning("ari_bad_event_json")
+            return
+        if self._drop_until and time.monotonic() < self._drop_until:
+            return
+        event = parse_event(data)
+        self.events_received += 1
+        if event.timestamp is not None:
+            self.last_event_lag = max(0.0, time.time() - event.timestamp.timestamp())
+        try:
+            self._on_event(event)
+        except Exception:  # one bad handler never drops the WebSocket
+            log.exception("ari_event_handler_failed", event_type=event.type)

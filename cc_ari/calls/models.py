@@ -1,4 +1,5 @@
-"""A call as cc_ari tracks it while it is live."""
+"""A call as cc_ari tracks it while it is live: its session (channels, ordered events) plus
+what the call center cares about (queue, agent, times, outcome)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import asyncio
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from cc_ari.ari.models import Event
+from cc_ari.telephony.models import Leg, Offer, Resync, Session, SessionEvent
+
+__all__ = ["Call", "CallEvent", "Leg", "Offer", "Phase", "Resync"]
+
+CallEvent = SessionEvent
 
 
 class Phase(enum.StrEnum):
@@ -20,47 +24,17 @@ class Phase(enum.StrEnum):
     ENDING = "ending"
 
 
-@dataclass(frozen=True, slots=True)
-class Offer:
-    """Internal event: the dispatcher gave this call to `agent`."""
-
-    agent: str
+WAITING = frozenset({Phase.QUEUED, Phase.RINGING})
 
 
-@dataclass(frozen=True, slots=True)
-class Resync:
-    """Internal event: after an ARI reconnect, these channels of the call no longer exist."""
-
-    gone: tuple[str, ...]
-
-
-CallEvent = Event | Offer | Resync
-
-
-@dataclass(slots=True)
-class Leg:
-    leg_id: str
-    role: str
-    endpoint: str
-    channel_name: str
-    started_at: datetime
-    answered_at: datetime | None = None
-    ended_at: datetime | None = None
-    hangup_cause: int | None = None
-
-    def as_row(self, call_id: str) -> dict[str, Any]:
-        """The cc.legs columns (for CallStore.leg)."""
-        return {"call_id": call_id, "role": self.role, "endpoint": self.endpoint,
-                "channel_name": self.channel_name or None, "started_at": self.started_at,
-                "answered_at": self.answered_at, "ended_at": self.ended_at, "hangup_cause": self.hangup_cause}
-
-
-@dataclass(slots=True)
+@dataclass(eq=False, slots=True)
 class Call:
     call_id: str
     caller: str
     dnis: str
     started_at: datetime
+    session: Session
+    direction: str = "inbound"
     phase: Phase = Phase.NEW
     queue: str | None = None
     queued_at: datetime | None = None
@@ -75,12 +49,22 @@ class Call:
     tried: set[str] = field(default_factory=set)
     agent_channel: str | None = None
     bridge_id: str | None = None
-    legs: dict[str, Leg] = field(default_factory=dict)
-    events: asyncio.Queue[CallEvent] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
     adopted: bool = False
+    resumed: bool = False  # picked up again after a restart (IVR replayed / queue re-entered)
     announcement: str | None = None  # playback id of a position announcement in progress
+    handled_by: str = "cc_ari"
+    _leg_seq: int = 0
+
+    @property
+    def legs(self) -> dict[str, Leg]:
+        return self.session.legs
 
     @property
     def caller_leg(self) -> Leg:
-        return self.legs[self.call_id]
+        return self.session.legs[self.call_id]
+
+    def new_leg_id(self) -> str:
+        """A leg id never used before in this call (an agent offered the same call twice gets two)."""
+        self._leg_seq += 1
+        return f"{self.call_id}-{self._leg_seq}"

@@ -21,8 +21,8 @@ from typing import Any
 
 import structlog
 
-from cc_ari.calls.models import Leg
 from cc_ari.db.store import CallStore
+from cc_ari.telephony.models import Leg
 
 log = structlog.get_logger("cc_ari.reconcile")
 
@@ -103,6 +103,7 @@ class CallRow:
     outcome: str
     recording_path: str | None
     legs: list[Leg] = field(default_factory=list)
+    fallback: bool = False  # served by the fallback dialplan (marked cc_fallback)
 
 
 def _endpoint(channel: str) -> str:
@@ -110,12 +111,15 @@ def _endpoint(channel: str) -> str:
 
 
 def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None, *,
-               open_call: bool = False) -> CallRow | None:
+               open_call: bool = False, agents: Iterable[str] = ()) -> CallRow | None:
     """A call's rows from its CEL events (pure).
 
     Fallback calls (marked `cc_fallback`) always; other calls only with `open_call=True`: calls
-    cc_ari started but could not finish (it was stopped or crashed before they ended).
+    cc_ari started but could not finish (it was stopped or crashed before they ended). Leg
+    roles are decided, not guessed: the call's own channel is the caller, an agent's endpoint
+    (one of `agents`, PJSIP/<name>) is an agent, anything else a transfer target.
     """
+    agent_endpoints = frozenset(f"PJSIP/{a}" for a in agents)
     evs = sorted(events, key=lambda e: e.time)
     marks = [e for e in evs if e.event == "USER_DEFINED" and e.user_event == "cc_fallback"]
     if not evs or not (marks or open_call):
@@ -127,7 +131,8 @@ def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None, *
             continue
         leg = legs.get(e.uniqueid)
         if leg is None:
-            role = "caller" if e.uniqueid == call_id else ("agent" if "/agent" in e.channel else "customer")
+            endpoint = _endpoint(e.channel)
+            role = "caller" if e.uniqueid == call_id else ("agent" if endpoint in agent_endpoints else "transfer")
             leg = legs[e.uniqueid] = Leg(e.uniqueid, role, _endpoint(e.channel), e.channel, e.time)
         if e.event == "ANSWER" and leg.answered_at is None:
             leg.answered_at = e.time
@@ -165,6 +170,7 @@ def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None, *
         outcome=outcome,
         recording_path=recording,
         legs=list(legs.values()),
+        fallback=bool(marks),
     )
 
 
@@ -176,7 +182,9 @@ def first_exten(evs: list[CelEvent], call_id: str) -> str:
 
 
 class CelReconciler:
-    def __init__(self, path: Path, store: CallStore, recordings_dir: Path, *, interval: float = 1.0) -> None:
+    def __init__(self, path: Path, store: CallStore, recordings_dir: Path, *, interval: float = 1.0,
+                 agents: Iterable[str] = ()) -> None:
+        self._agents = tuple(agents)
         self._path = path
         self._store = store
         self._recordings_dir = recordings_dir
@@ -232,7 +240,7 @@ class CelReconciler:
             self._open.setdefault(ev.linkedid, []).append((line_at, ev))
             if ev.event == "LINKEDID_END":
                 group = [e for _, e in self._open.pop(ev.linkedid)]
-                row = build_call(group, self._recordings_dir)
+                row = build_call(group, self._recordings_dir, agents=self._agents)
                 if row is not None:
                     done += self._write(row)
                 else:
@@ -247,7 +255,8 @@ class CelReconciler:
         if unmarked:
             open_ids = {r["call_id"] for r in await self._store.fetch(OPEN_CALLS, list(unmarked))}
             for linkedid in open_ids:
-                done += self._write(build_call(unmarked[linkedid], self._recordings_dir, open_call=True))
+                done += self._write(build_call(unmarked[linkedid], self._recordings_dir, open_call=True,
+                                               agents=self._agents))
         # The cursor never passes the first line of a call that has not ended.
         cursor = min((g[0][0] for g in self._open.values()), default=pos)
         if done:
@@ -269,6 +278,8 @@ class CelReconciler:
                agent=row.agent, started_at=row.started_at, queued_at=row.queued_at, answered_at=row.answered_at,
                ended_at=row.ended_at, outcome=row.outcome, recording_path=row.recording_path,
                handled_by="fallback")
+        if row.fallback:  # whoever wrote the row first (a call cc_ari handed over), the dialplan served it
+            s.call(row.call_id, direction="inbound", started_at=row.started_at, handled_by="fallback")
         for leg in row.legs:
             s.leg(leg.leg_id, mode="fill", **leg.as_row(row.call_id))
         log.info("call_reconciled_from_cel", call_id=row.call_id, outcome=row.outcome, queue=row.queue,

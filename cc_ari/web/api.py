@@ -18,7 +18,9 @@ from aiohttp.typedefs import Middleware
 
 from cc_ari.agents.errors import InvalidTransition, UnknownAgent, UnknownQueue
 from cc_ari.agents.models import Agent
+from cc_ari.agents.reachability import Reachability
 from cc_ari.agents.service import AgentService
+from cc_ari.ari.client import AriEvents
 from cc_ari.calls.models import Phase
 from cc_ari.calls.service import CallService
 
@@ -117,12 +119,16 @@ def agent_json(a: Agent, online: bool, now: float) -> dict[str, Any]:
 
 
 class Api:
-    def __init__(self, agents: AgentService, calls: CallService, *, health: Callable[[], dict[str, Any]],
-                 ami_events: Callable[[int | None], list[dict[str, Any]]] = lambda _n: []) -> None:
+    def __init__(self, agents: AgentService, calls: CallService, reach: Reachability, *,
+                 health: Callable[[], dict[str, Any]],
+                 ami_events: Callable[[int | None], list[dict[str, Any]]] = lambda _n: [],
+                 faults: AriEvents | None = None) -> None:
         self._agents = agents
         self._calls = calls
+        self._reach = reach
         self._health = health
         self._ami_events = ami_events
+        self._faults = faults
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/healthz", self.healthz)
@@ -135,6 +141,8 @@ class Api:
         app.router.add_get("/api/queues", self.list_queues)
         app.router.add_get("/api/calls", self.list_calls)
         app.router.add_get("/api/ami/events", self.ami_events)
+        if self._faults is not None:
+            app.router.add_post("/api/debug/faults", self.inject_fault)
 
     @staticmethod
     def _control(request: web.Request) -> None:
@@ -142,7 +150,7 @@ class Api:
             raise ApiError(403, "this token's role may not control agents")
 
     def _one(self, name: str) -> dict[str, Any]:
-        online = self._calls.endpoint_states()
+        online = self._reach.states()
         return agent_json(self._agents.get(name), online.get(name, False), time.monotonic())
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -150,7 +158,7 @@ class Api:
         return web.json_response(h, status=200 if h.get("ari") else 503)
 
     async def list_agents(self, request: web.Request) -> web.Response:
-        online = self._calls.endpoint_states()
+        online = self._reach.states()
         now = time.monotonic()
         return web.json_response({"agents": [agent_json(a, online.get(a.name, False), now)
                                              for a in sorted(self._agents.all(), key=_natural)]})
@@ -234,6 +242,24 @@ class Api:
         if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
             raise ApiError(422, "limit must be 1..500")
         return web.json_response({"events": self._ami_events(int(raw))})
+
+    async def inject_fault(self, request: web.Request) -> web.Response:
+        """Tests only (CC_FAULT_INJECTION=1, admin token): lose ARI events, or the ARI socket."""
+        if request["role"] != "admin":
+            raise ApiError(403, "fault injection needs an admin token")
+        body = await json_body(request, required=True)
+        unknown = set(body) - {"drop_ari_events_seconds", "drop_ari_socket_seconds"}
+        if unknown or not body:
+            raise ApiError(422, "give drop_ari_events_seconds or drop_ari_socket_seconds")
+        for key, value in body.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 60:
+                raise ApiError(422, f"{key} must be a number of seconds in (0, 60]")
+        assert self._faults is not None
+        if "drop_ari_events_seconds" in body:
+            self._faults.drop_events(float(body["drop_ari_events_seconds"]))
+        if "drop_ari_socket_seconds" in body:
+            await self._faults.disconnect(float(body["drop_ari_socket_seconds"]))
+        return web.json_response({"ok": True})
 
     async def list_calls(self, request: web.Request) -> web.Response:
         return web.json_response({"calls": [

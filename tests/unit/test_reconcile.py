@@ -17,6 +17,8 @@ import pytest
 
 from cc_ari.reporting.reconcile import CelEvent, build_call
 
+AGENTS = ("agent2", "agent3")
+
 T0 = 1_763_900_000.25
 CALLER = "1763900000.1"
 AGENT2 = "1763900000.2"
@@ -137,7 +139,7 @@ def test_parse_returns_none_for_out_of_range_event_time(raw: str) -> None:
 
 
 def test_fallback_call_answered_by_agent3_via_queue(tmp_path: Path) -> None:
-    row = build_call(events(answered_call_lines()), recordings_dir=tmp_path)
+    row = build_call(events(answered_call_lines()), recordings_dir=tmp_path, agents=AGENTS)
     assert row is not None
     assert (row.call_id, row.caller, row.dnis, row.queue, row.agent, row.outcome) == (
         CALLER, "0612345678", "5000", "support", "agent3", "answered")
@@ -152,14 +154,14 @@ def test_fallback_call_answered_by_agent3_via_queue(tmp_path: Path) -> None:
     assert (a3.role, a3.endpoint, a3.started_at, a3.answered_at, a3.ended_at, a3.hangup_cause) == (
         "agent", "PJSIP/agent3", at(20.0), at(23.5), at(80.0), 16)
     assert (a2.role, a2.answered_at, a2.ended_at, a2.hangup_cause) == ("agent", None, at(19.0), 19)
-    without_dir = build_call(events(answered_call_lines()))
+    without_dir = build_call(events(answered_call_lines()), agents=AGENTS)
     assert without_dir is not None and without_dir.recording_path is None
 
 
 def test_event_order_in_the_log_does_not_matter() -> None:
     lines = answered_call_lines()
     random.Random(7).shuffle(lines)
-    assert build_call(events(lines)) == build_call(events(answered_call_lines()))
+    assert build_call(events(lines), agents=AGENTS) == build_call(events(answered_call_lines()), agents=AGENTS)
 
 
 def test_fallback_call_abandoned_while_an_agent_rang(tmp_path: Path) -> None:
@@ -174,7 +176,7 @@ def test_fallback_call_abandoned_while_an_agent_rang(tmp_path: Path) -> None:
         caller("CHAN_END", 12.2, exten="support", context="cc-fallback-queue"),
         caller("LINKEDID_END", 12.3, exten="support", context="cc-fallback-queue"),
     ]
-    row = build_call(events(lines), recordings_dir=tmp_path)
+    row = build_call(events(lines), recordings_dir=tmp_path, agents=AGENTS)
     assert row is not None
     assert (row.outcome, row.queue, row.agent, row.answered_at, row.recording_path) == (
         "abandoned", "support", None, None, None)
@@ -191,7 +193,7 @@ def test_fallback_call_to_an_unknown_number_is_invalid_number() -> None:
         caller("CHAN_END", 6.1, exten="invalid", context="cc-fallback-route"),
         caller("LINKEDID_END", 6.2, exten="invalid", context="cc-fallback-route"),
     ]
-    row = build_call(events(lines), recordings_dir=Path("/rec"))
+    row = build_call(events(lines), recordings_dir=Path("/rec"), agents=AGENTS)
     assert row is not None
     assert (row.outcome, row.dnis, row.queue, row.queued_at, row.agent, row.recording_path) == (
         "invalid_number", "4321", None, None, None, None)
@@ -209,13 +211,13 @@ def test_call_handled_by_cc_ari_is_not_a_fallback_call() -> None:
         caller("CHAN_END", 9.1),
         caller("LINKEDID_END", 9.2),
     ]
-    assert build_call(events(lines)) is None
+    assert build_call(events(lines), agents=AGENTS) is None
     assert build_call([]) is None
 
 
 def test_call_without_linkedid_end_ends_when_the_caller_hangs_up() -> None:
     lines = [ln for ln in answered_call_lines() if "LINKEDID_END" not in ln]
-    row = build_call(events(lines))
+    row = build_call(events(lines), agents=AGENTS)
     assert row is not None and row.ended_at == at(80.2)
 
 
@@ -231,8 +233,8 @@ def test_call_cc_ari_left_open_is_finished_from_cel_when_asked() -> None:
         agent("HANGUP", 30.1, AGENT3, "agent3", extra=hangup_extra(16)),
         caller("LINKEDID_END", 30.2),
     ]
-    assert build_call(events(lines)) is None  # not a fallback call ...
-    row = build_call(events(lines), Path("/rec"), open_call=True)  # ... but an open one
+    assert build_call(events(lines), agents=AGENTS) is None  # not a fallback call ...
+    row = build_call(events(lines), Path("/rec"), open_call=True, agents=AGENTS)  # ... but an open one
     assert row is not None
     assert (row.outcome, row.agent, row.queue, row.queued_at, row.recording_path) == (
         "answered", "agent3", None, None, None)

@@ -1,0 +1,111 @@
+"""Connect a call's anchor channel (caller, customer) to an agent.
+
+`reach()` rings a reserved agent on a leg owned by the call's session; `bridge()` puts both in
+a mixing bridge and records it (the path is stored only once Asterisk confirms the
+recording); `talk()` waits for the end of the conversation. The agent is released (wrap-up)
+by whoever owns the call, in its final step, so a failure anywhere never leaves an agent busy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from cc_ari.agents.service import AgentService
+from cc_ari.ari.errors import AriError
+from cc_ari.calls.models import Call
+from cc_ari.calls.records import CallRecords
+from cc_ari.telephony.control import CallControl, quote_caller_id
+from cc_ari.telephony.errors import TelephonyError
+from cc_ari.telephony.models import utcnow
+
+log = structlog.get_logger("cc_ari.connect")
+
+AGENT_APP_ARG = "agent"
+
+
+def agent_endpoint(agent: str) -> str:
+    """The agent's softphone. The one place the PJSIP naming is spelt."""
+    return f"PJSIP/{agent}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegArgs:
+    """Stasis arguments of an agent leg: `agent,<call_id>,<agent>` (explicit, never parsed from names)."""
+
+    call_id: str
+    agent: str
+
+    def encode(self) -> str:
+        return f"{AGENT_APP_ARG},{self.call_id},{self.agent}"
+
+    @classmethod
+    def decode(cls, args: tuple[str, ...]) -> AgentLegArgs | None:
+        if len(args) >= 3 and args[0] == AGENT_APP_ARG and args[1] and args[2]:
+            return cls(args[1], args[2])
+        return None
+
+
+class Connector:
+    def __init__(self, control: CallControl, agents: AgentService, records: CallRecords, *,
+                 recordings_dir: Path) -> None:
+        self._control = control
+        self._agents = agents
+        self._records = records
+        self._recordings_dir = recordings_dir
+
+    async def reach(self, call: Call, agent: str, *, ring_timeout: float) -> bool:
+        """Ring a reserved agent. True when they answered; False when they did not (the leg is
+        hung up and logged, the agent paused with reason no_answer)."""
+        call.tried.add(agent)
+        chan_id = call.new_leg_id()
+        call.agent_channel = chan_id
+        log.info("agent_ringing", agent=agent, queue=call.queue)
+        variables = {"CC_ROLE": "agent", "CC_AGENT": agent, "CC_CALL_ID": call.call_id,
+                     "CALLERID(all)": quote_caller_id(call.caller, call.caller)}
+        try:
+            await self._control.originate(call.session, agent_endpoint(agent), channel_id=chan_id, role="agent",
+                                          app_args=AgentLegArgs(call.call_id, agent).encode(),
+                                          originator=call.call_id, variables=variables)
+            self._records.leg(call, call.legs[chan_id])
+            result = await self._control.dial(call.session, chan_id, timeout=ring_timeout)
+        except (AriError, TelephonyError) as exc:
+            log.warning("agent_unreachable", agent=agent, error=str(exc))
+            return await self._missed(call, chan_id, agent)
+        if result.answered:
+            return True
+        log.info("agent_no_answer", agent=agent, status=result.status, ring_timeout=ring_timeout)
+        return await self._missed(call, chan_id, agent)
+
+    async def _missed(self, call: Call, chan_id: str, agent: str) -> bool:
+        await self._control.hangup(chan_id)
+        leg = call.legs.get(chan_id)
+        if leg is not None:
+            if leg.ended_at is None:
+                leg.ended_at = utcnow()
+            self._records.leg(call, leg)
+        self._control.registry.release(chan_id)
+        call.agent_channel = None
+        self._agents.no_answer(agent)
+        call.agent = None
+        return False
+
+    async def bridge(self, call: Call) -> None:
+        """Bridge the anchor and the agent's leg and record the conversation."""
+        agent_chan = call.agent_channel
+        assert agent_chan is not None and call.agent is not None
+        bridge_id = f"cc-call-{call.call_id}"
+        call.bridge_id = bridge_id
+        await self._control.mixing_bridge(call.session, bridge_id, [call.call_id, agent_chan])
+        name = f"cc-{call.call_id}"
+        call.recording_name = name
+        if await self._control.record_bridge(call.session, bridge_id, name):
+            call.recording_path = str(self._recordings_dir / f"{name}.wav")
+            self._records.update(call, recording_path=call.recording_path)
+
+    async def talk(self, call: Call) -> None:
+        """Until the agent's leg ends (the anchor ending raises ChannelGone)."""
+        while not call.session.ended(call.agent_channel):
+            await call.session.next(None)

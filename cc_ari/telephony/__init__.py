@@ -1,0 +1,1 @@
+"""Call-control primitives over ARI shared by every flow (inbound, outbound, supervision)."""
