@@ -92,7 +92,8 @@ async def serve(settings: Settings) -> None:
         if isinstance(event, ContactStatus):
             log.info("sip_contact_status", aor=event.aor, status=event.status)
 
-    reconciler = (CelReconciler(settings.cel_log, store, settings.recordings_dir, agents=settings.agents)
+    reconciler = (CelReconciler(settings.cel_log, store, settings.recordings_dir, agents=settings.agents,
+                                is_live=lambda call_id: calls.get(call_id) is not None)
                   if settings.cel_log else None)
 
     def health() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,8 +183,9 @@ def first_exten(evs: list[CelEvent], call_id: str) -> str:
 
 class CelReconciler:
     def __init__(self, path: Path, store: CallStore, recordings_dir: Path, *, interval: float = 1.0,
-                 agents: Iterable[str] = ()) -> None:
+                 agents: Iterable[str] = (), is_live: Callable[[str], bool] = lambda _call_id: False) -> None:
         self._agents = tuple(agents)
+        self._is_live = is_live  # a call cc_ari is still finishing itself is left to it
         self._path = path
         self._store = store
         self._recordings_dir = recordings_dir
@@ -254,7 +255,7 @@ class CelReconciler:
         # Calls cc_ari began but did not finish (it was down when they ended): finish them now.
         if unmarked:
             open_ids = {r["call_id"] for r in await self._store.fetch(OPEN_CALLS, list(unmarked))}
-            for linkedid in open_ids:
+            for linkedid in open_ids - {i for i in open_ids if self._is_live(i)}:
                 done += self._write(build_call(unmarked[linkedid], self._recordings_dir, open_call=True,
                                                agents=self._agents))
         # The cursor never passes the first line of a call that has not ended.
