@@ -152,15 +152,17 @@ RESP_HEAD = """[last_Via:]
 
 
 def agent_scenario(*, answer: bool = True, ring_ms: int = 500, talk_ms: int | None = None,
-                   play_audio: bool = True) -> str:
+                   play_audio: bool = True, refer_to: str | None = None, refer_response: int = 603) -> str:
     """UAS: one instance per INVITE. answer=False lets it ring until CANCEL.
 
     talk_ms=None: wait for the caller's BYE; else the agent hangs up after talk_ms.
+    refer_to: 1 s after answering, the agent asks for a blind transfer (REFER) to that number
+    and expects `refer_response` (cc_ari refuses phone transfers: the call goes on).
     """
     captures = ""
     if not answer:
         captures += '<ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="inv_cseq"/>'
-    elif talk_ms is not None:
+    elif talk_ms is not None or refer_to is not None:
         captures += ('<ereg regexp=".*" search_in="hdr" header="From:" assign_to="remote_from"/>'
                      '<ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="remote_contact"/>')
     body = f"""
@@ -204,6 +206,24 @@ Content-Length: [len]
 """
     if play_audio:
         body += _play(AUDIO) + "\n"
+    if refer_to is not None:
+        body += f"""<pause milliseconds="1000"/>
+<send retrans="500"><![CDATA[
+REFER [$remote_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:agent@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To: [$remote_from]
+[last_Call-ID:]
+CSeq: 2 REFER
+Max-Forwards: 70
+Contact: <sip:agent@[local_ip]:[local_port]>
+Refer-To: <sip:{refer_to}@[remote_ip]:[remote_port]>
+Referred-By: <sip:agent@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+<recv response="{refer_response}"/>
+"""
     if talk_ms is None:
         body += f"""<recv request="BYE" timeout="120000"/>
 <send><![CDATA[
@@ -298,13 +318,13 @@ class AgentPhone:
     """A registered softphone: REGISTER once, then a UAS that handles every INVITE."""
 
     def __init__(self, name: str, password: str, *, sip_target: str, answer: bool = True, ring_ms: int = 500,
-                 talk_ms: int | None = None, local_ip: str = "127.0.0.1") -> None:
+                 talk_ms: int | None = None, local_ip: str = "127.0.0.1", refer_to: str | None = None) -> None:
         self.name = name
         self.password = password
         self.sip_target = sip_target
         self.local_ip = local_ip
         self.uas_port, rtp = next_ports()
-        scen = _write(agent_scenario(answer=answer, ring_ms=ring_ms, talk_ms=talk_ms))
+        scen = _write(agent_scenario(answer=answer, ring_ms=ring_ms, talk_ms=talk_ms, refer_to=refer_to))
         self.uas = Sipp([*_base_cmd(scen, local_ip, self.uas_port, rtp, sip_target), "-aa", "-timeout", "300s"],
                         Path(f"/tmp/cc_sipp_{self.uas_port}.err"))
 

@@ -270,3 +270,17 @@ def test_every_call_has_exactly_one_call_finished_log_line_with_its_call_id():
             finished[event["call_id"]] += 1
     assert finished, "no call was logged"
     assert [c for c, n in finished.items() if n > 1] == []
+
+
+async def test_transfer_from_the_agent_phone_is_refused_and_the_conversation_goes_on(call, phones, api, db,
+                                                                                     caller_number):
+    # a blind transfer (REFER) from the softphone would send the caller out of cc_ari's hands
+    phones("agent19", queues=["support"], refer_to="5000")
+    sipp = call("5001", caller_number, steps=[("pause", 6000)])
+    res = await asyncio.to_thread(sipp.wait, 40)
+    assert res.returncode == 0, res.errors or res.stderr  # the caller stayed until its own BYE
+    [row] = await wait_call_row(db, caller_number)
+    assert (row["outcome"], row["agent"]) == ("answered", "agent19")
+    assert row["talk_seconds"] > 4  # the REFER (1 s in) did not end the conversation
+    legs = await legs_of(db, row["call_id"])
+    assert sorted(leg["role"] for leg in legs) == ["agent", "caller"]
