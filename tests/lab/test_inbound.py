@@ -204,6 +204,14 @@ async def test_burst_of_eight_callers_with_two_agents_leaves_eight_calls_and_no_
     assert len(rows) == 8
     outcomes = sorted(r["outcome"] for r in rows)
     assert outcomes.count("answered") == 2 and outcomes.count("abandoned") == 6
+    # who got which: the two agents took one call each, the first two callers in line
+    answered = [r for r in rows if r["outcome"] == "answered"]
+    assert sorted(r["agent"] for r in answered) == ["agent12", "agent13"]
+    first_two = sorted(rows, key=lambda r: r["queued_at"])[:2]
+    assert {r["call_id"] for r in answered} == {r["call_id"] for r in first_two}
+    for r in rows:
+        if r["outcome"] == "abandoned":
+            assert r["agent"] is None and r["answered_at"] is None and r["wait_seconds"] > 4
     ids = [r["call_id"] for r in rows]
     orphans = await db.fetchval(
         "SELECT count(*) FROM report.legs l LEFT JOIN report.calls c USING (call_id) WHERE c.call_id IS NULL")
@@ -256,19 +264,29 @@ async def test_caller_hangs_up_while_agent_rings_agent_stays_ready_not_paused(ca
     assert (a["state"], a["pause_reason"]) == ("ready", None)  # not the agent's fault
 
 
-def test_every_call_has_exactly_one_call_finished_log_line_with_its_call_id():
+async def test_every_call_has_exactly_one_call_finished_log_line_with_its_call_id(call, phones, db,
+                                                                                caller_number):
     import collections
     import json
 
     from conftest import REPO
 
+    # its own calls (not whatever ran before): answered, abandoned in queue, invalid number
+    phones("agent11", queues=["support"])
+    calls = [call("5001", caller_number, steps=[("pause", 3000)]),
+             call("4321", caller_number, hangup="remote")]
+    results = await asyncio.gather(*(asyncio.to_thread(s.wait, 40) for s in calls))
+    assert all(r.returncode == 0 for r in results), [r.errors for r in results]
+    rows = await wait_call_row(db, caller_number, count=2)
+    ids = {r["call_id"] for r in rows}
+    assert len(ids) == 2
     finished: collections.Counter[str] = collections.Counter()
     for line in (REPO / ".lab" / "logs" / "cc_ari.jsonl").read_text().splitlines():
         event = json.loads(line)
         if event.get("event") == "call_finished":
             assert event.get("call_id"), event
             finished[event["call_id"]] += 1
-    assert finished, "no call was logged"
+    assert {c: finished[c] for c in ids} == {c: 1 for c in ids}
     assert [c for c, n in finished.items() if n > 1] == []
 
 
