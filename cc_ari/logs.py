@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -44,8 +45,13 @@ def configure(log_dir: Path | None, level: str = "info") -> None:
     err.setFormatter(console)
     root.addHandler(err)
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(log_dir / "cc_ari.jsonl")
+        # Logs hold caller numbers: not readable by every local user.
+        log_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        os.chmod(log_dir, 0o750)
+        path = log_dir / "cc_ari.jsonl"
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
+        os.chmod(path, 0o640)
+        fh = logging.FileHandler(path)
         fh.setFormatter(json_formatter)
         root.addHandler(fh)
     root.setLevel(level.upper())

@@ -165,6 +165,10 @@ def ensure_env() -> dict[str, str]:
             "CC_STATE_DIR": str(LAB / "state"),
             "CC_CONFIG": os.environ.get("CC_CONFIG", old.get("CC_CONFIG", str(REPO / "config" / "cc_ari.toml"))),
             "CC_ASTERISK_INSTANCE": str(inst_host),
+            # the lab checks live state against Asterisk every 10 s (default 30) and lets the tests
+            # inject faults (lose ARI events / the ARI socket) with the admin token
+            "CC_RECONCILE_SECONDS": os.environ.get("CC_RECONCILE_SECONDS", "10"),
+            "CC_FAULT_INJECTION": "1",
             # more roles than the admin token: a supervisor (controls agents) and an agent (reads)
             "CC_API_TOKENS": f"{env['CC_SUPERVISOR_TOKEN']}:supervisor,{env['CC_AGENT_TOKEN']}:agent",
         }
@@ -382,6 +386,7 @@ def wait_for(what: str, check: object, timeout: float, proc: subprocess.Popen[by
 
 def spawn(cmd: list[str], pidfile: Path, out: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     out.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
     with open(out, "ab") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env, cwd=REPO)
@@ -468,6 +473,10 @@ def run() -> None:
     env = ensure_env()
     for d in (RUN, LOGS, LAB / "state"):
         d.mkdir(parents=True, exist_ok=True)
+    os.chmod(LOGS, 0o750)  # logs hold caller numbers
+    for f in LOGS.glob("*"):
+        if f.is_file():
+            os.chmod(f, 0o640)
     pg_start(env)
     migrate(env)
     asterisk_start(env)

@@ -88,6 +88,10 @@ CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.Post
                      asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 LOAD_AGENTS_SQL = "SELECT agent, state, queues, skills::text AS skills, pause_reason FROM cc.agents"
+FETCH_CALL_SQL = """
+SELECT queue, queued_at, answered_at, ivr_path, recording_path, handled_by, agent, outcome, ended_at
+FROM cc.calls WHERE call_id = $1
+"""
 
 
 class CallStore:
@@ -264,6 +268,28 @@ class CallStore:
         pool = await self._ensure_pool()
         rows = await pool.fetch(LOAD_AGENTS_SQL, timeout=self._timeout)
         return [dict(r) for r in rows]
+
+    async def fetch_call(self, call_id: str) -> dict[str, Any] | None:
+        """What the database knows of a call (adoption after a restart), or None."""
+        pool = await self._ensure_pool()
+        row = await pool.fetchrow(FETCH_CALL_SQL, call_id, timeout=self._timeout)
+        return dict(row) if row is not None else None
+
+    async def monitor(self, *, interval: float = 1.0, timeout: float = 1.0) -> None:
+        """Keep `healthy` true to what PostgreSQL answers now (not to the last write)."""
+        while True:
+            try:
+                pool = await self._ensure_pool()
+                await pool.fetchval("SELECT 1", timeout=timeout)
+                ok = True
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                ok = False
+            if ok != self.healthy:
+                log.warning("db_health", healthy=ok)
+            self.healthy = ok
+            await asyncio.sleep(interval)
 
     async def fetch(self, sql: str, *args: Any) -> list[Mapping[str, Any]]:
         pool = await self._ensure_pool()

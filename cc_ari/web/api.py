@@ -99,6 +99,8 @@ async def json_body(request: web.Request, *, required: bool) -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "body is not valid JSON") from None
+    except RecursionError:  # e.g. 32 KB of nested "[": valid size, absurd depth
+        raise ApiError(400, "body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     return data

@@ -138,7 +138,8 @@ def call(lab: dict[str, str]) -> Iterator[Callable[..., Sipp]]:
     target = f"127.0.0.1:{lab['CC_SIP_PORT']}"
 
     def make(dnis: str, caller: str, **kw: Any) -> Sipp:
-        s = start_call(dnis, caller, sip_target=target, carrier_ip=lab["CC_CARRIER_HOST"], **kw)
+        kw.setdefault("carrier_ip", lab["CC_CARRIER_HOST"])
+        s = start_call(dnis, caller, sip_target=target, **kw)
         started.append(s)
         return s
 
