@@ -18,7 +18,7 @@ from cc_ari.ari.errors import AriError
 from cc_ari.calls.models import Call
 from cc_ari.calls.records import CallRecords
 from cc_ari.telephony.control import CallControl, quote_caller_id
-from cc_ari.telephony.errors import TelephonyError
+from cc_ari.telephony.errors import ChannelGone, TelephonyError
 from cc_ari.telephony.models import utcnow
 
 log = structlog.get_logger("cc_ari.connect")
@@ -71,6 +71,8 @@ class Connector:
                                           originator=call.call_id, variables=variables)
             self._records.leg(call, call.legs[chan_id])
             result = await self._control.dial(call.session, chan_id, timeout=ring_timeout)
+        except ChannelGone:
+            raise  # the caller left while it rang: not the agent's fault (released as withdrawn)
         except (AriError, TelephonyError) as exc:
             log.warning("agent_unreachable", agent=agent, error=str(exc))
             return await self._missed(call, chan_id, agent)

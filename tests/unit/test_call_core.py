@@ -26,6 +26,7 @@ from cc_ari.connect.service import Connector
 from cc_ari.queueing.service import QueueService
 from cc_ari.tasks import Tasks
 from cc_ari.telephony.control import CallControl, HoldingBridges, quote_caller_id
+from cc_ari.telephony.errors import ChannelGone
 from cc_ari.telephony.models import Leg, Session
 from cc_ari.telephony.registry import ChannelRegistry
 
@@ -300,5 +301,21 @@ async def test_a_caller_hanging_up_with_an_offer_in_flight_leaves_the_agent_read
     call.session.clock = lambda: 0.0
     core.agents.reserve("agent1", call.call_id)
     call.agent = "agent1"
+    await core.calls._finish(call, rescued=False)
+    assert core.agents.get("agent1").state is AgentState.READY
+
+
+async def test_caller_leaving_while_the_agent_rings_is_not_the_agents_no_answer(core: Core) -> None:
+    call = core.call()
+    core.agents.login("agent1", ["support"])
+    core.agents.reserve("agent1", call.call_id)
+    call.agent = "agent1"
+    core.ari.dial_status = "RINGING"  # never answers: the caller hangs up first
+    call.legs[call.call_id].ended_at = NOW
+    with pytest.raises(ChannelGone):
+        await core.connector.reach(call, "agent1", ring_timeout=5)
+    assert core.agents.get("agent1").state is AgentState.RINGING  # released by the call's finish, not paused
+    core.calls._calls[call.call_id] = call
+    call.session.clock = lambda: 0.0
     await core.calls._finish(call, rescued=False)
     assert core.agents.get("agent1").state is AgentState.READY
