@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run stop test status deps venv lint unit e2e bench clean
+.PHONY: run stop test status deps venv lint unit e2e bench bench-soak bench-lab clean
 
 run: deps venv
 	$(PYTHON) scripts/lab.py run
@@ -24,6 +24,14 @@ unit: venv
 bench: venv
 	$(BIN)/python -m bench
 
+# Lab benchmarks: each runs its OWN lab (.lab-bench, ports +200) and stops it at the end.
+# Options: make bench-soak ARGS="--minutes 1"; make bench-lab ARGS="--phases 2 --waiting 800"
+bench-soak: venv
+	$(BIN)/python -m bench.soak $(ARGS)
+
+bench-lab: venv
+	$(BIN)/python -m bench.lab $(ARGS)
+
 lint: venv
 	$(BIN)/ruff check cc_ari tests scripts bench
 	$(BIN)/mypy --strict cc_ari
@@ -38,5 +46,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-clean: stop
-	rm -rf .lab $(VENV)
+# stops the lab and removes it with its state outside the checkout (/var/lib/cc_ari/<tag>, the
+# Asterisk instance directory), then the venv
+clean:
+	$(PYTHON) scripts/lab.py clean
+	rm -rf $(VENV)

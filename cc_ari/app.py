@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
+import tracemalloc
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -24,6 +27,7 @@ from cc_ari.calls.router import StasisRouter
 from cc_ari.calls.service import CallService
 from cc_ari.connect.service import Connector
 from cc_ari.db.store import CallStore
+from cc_ari.fallback.members import FallbackMembers
 from cc_ari.queueing.service import QueueService
 from cc_ari.reporting.reconcile import CelReconciler
 from cc_ari.settings import Settings
@@ -46,6 +50,17 @@ async def _supervise(name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -
         except Exception:
             log.exception("task_crashed", task=name)
             await asyncio.sleep(1.0)
+
+
+def _dump_tracemalloc(state_dir: Path) -> None:
+    """SIGUSR2: a tracemalloc snapshot into the state directory, when the service runs with
+    PYTHONTRACEMALLOC=N (`make bench-soak ARGS=--tracemalloc` compares two); else a log line."""
+    if not tracemalloc.is_tracing():
+        log.info("tracemalloc_not_tracing", hint="start the service with PYTHONTRACEMALLOC=25")
+        return
+    path = state_dir / f"{time.time():.0f}.tracemalloc"
+    tracemalloc.take_snapshot().dump(str(path))
+    log.info("tracemalloc_snapshot", path=str(path))
 
 
 async def serve(settings: Settings) -> None:
@@ -86,6 +101,10 @@ async def serve(settings: Settings) -> None:
                        on_disconnect=handlers.on_disconnect)
     ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_password,
                     timeout=settings.request_timeout, events="system,call,agent,reporting")
+    # app_queue's fallback queues follow the agents (while cc_ari is down the dialplan rings them).
+    fallback_members = FallbackMembers(ami, flow.queues.keys(), agents.all)
+    ami.on_event(fallback_members.on_ami_event)
+    agents.listeners.append(fallback_members.notify)
 
     @ami.on_event
     async def on_ami_event(event: AmiEvent) -> None:
@@ -112,6 +131,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR2, lambda: _dump_tracemalloc(settings.state_dir))
 
     writer = asyncio.create_task(_supervise("db_writer", store.run), name="db_writer")
     decisions = Tasks("service")  # stopped first at shutdown: no new offers, no new resyncs
@@ -121,9 +141,8 @@ async def serve(settings: Settings) -> None:
     background = Tasks("service-io")
     background.spawn(_supervise("ari_events", events.run), "ari_events")
     background.spawn(_supervise("ami", ami.run), "ami")
-    monitor = getattr(store, "monitor", None)
-    if monitor is not None:
-        background.spawn(_supervise("db_monitor", monitor), "db_monitor")
+    background.spawn(_supervise("fallback_members", fallback_members.run), "fallback_members")
+    background.spawn(_supervise("db_monitor", store.monitor), "db_monitor")
     if reconciler is not None:
         background.spawn(_supervise("cel_reconciler", reconciler.run), "cel_reconciler")
     try:

@@ -40,6 +40,7 @@ class AgentService:
         self._tasks = Tasks("agents")
         self.on_available: Callable[[], None] = lambda: None
         self.reachable: Callable[[str], bool] = lambda _name: True
+        self.listeners: list[Callable[[Agent], None]] = []  # told of each state/queues/pause change
 
     # --- reads ----------------------------------------------------------------------------
     def get(self, name: str) -> Agent:
@@ -95,6 +96,10 @@ class AgentService:
                      reason=reason or new.pause_reason)
         if new.state is AgentState.READY and old.state is not AgentState.READY:
             self.on_available()
+        if (old.state, old.queues, old.pause_reason, old.pending) != (new.state, new.queues, new.pause_reason,
+                                                                      new.pending):
+            for listener in self.listeners:
+                listener(new)
 
     def _schedule_wrapup(self, agent: Agent) -> None:
         old = self._timers.pop(agent.name, None)

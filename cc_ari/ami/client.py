@@ -187,7 +187,7 @@ class AmiClient:
         repeated header (e.g. Variable=["A=1", "B=2"]); a repeated header in the answer comes back
         joined with newlines (e.g. Command's Output). For list actions use `action_list()`.
         """
-        answer = await self._send(name, fields)
+        answer = await self._send(name, fields, as_list=False)
         first = answer[0] if isinstance(answer, list) else answer
         response = fields_of(first)
         _check(name, response)
@@ -200,7 +200,7 @@ class AmiClient:
         Same errors as `action()`; `timeout` covers the whole list. Some actions answer "nothing to
         list" with Response: Error rather than an empty list; that too raises AmiActionFailed.
         """
-        answer = await self._send(name, fields)
+        answer = await self._send(name, fields, as_list=None)
         if not isinstance(answer, list):
             response = fields_of(answer)
             _check(name, response)
@@ -208,14 +208,16 @@ class AmiClient:
         _check(name, fields_of(answer[0]))
         return [f for f in map(fields_of, answer[1:]) if not _is_list_end(f)]
 
-    async def _send(self, name: str, fields: Mapping[str, FieldValue]) -> Any:
+    async def _send(self, name: str, fields: Mapping[str, FieldValue], *, as_list: bool | None) -> Any:
         conn = self._conn
         if conn is None:
             raise AmiUnavailable(f"{name}: not connected to AMI", action=name)
         action: dict[str, Any] = {"Action": name, **{k: _value(v) for k, v in fields.items()}}
-        # as_list=None: panoramisk detects a list from "EventList: start" and resolves with all its
-        # messages at "...Complete". (as_list=True would never resolve on a Response: Error.)
-        fut = conn.manager.send_action(action)
+        # as_list=None (action_list): panoramisk detects a list from "EventList: start" and resolves
+        # with all its messages at "...Complete". (as_list=True would never resolve on a Response:
+        # Error.) as_list=False (action): the first response is the answer; left to its heuristics,
+        # panoramisk takes QueueAdd's "Added interface to queue" for a list and never resolves.
+        fut = conn.manager.send_action(action, as_list=as_list)
         conn.inflight.add(fut)
         try:
             return await asyncio.wait_for(fut, self._timeout)

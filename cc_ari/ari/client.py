@@ -85,8 +85,17 @@ class AriClient:
             raise AriUnavailable(f"{method} {path}: {exc!r}", path=path) from exc
 
     # --- channels -------------------------------------------------------------------------
-    async def channels(self) -> list[Channel]:
-        return [Channel.parse(c) for c in await self.request("GET", "/channels")]
+    async def channels(self, *, timeout: float | None = None) -> list[Channel]:
+        """Every channel. With hundreds up, Asterisk takes a while to list them: the safety nets
+        that list them pass a longer `timeout` than the default."""
+        return [Channel.parse(c) for c in await self.request("GET", "/channels", timeout=timeout)]
+
+    async def channel_exists(self, channel_id: str) -> bool:
+        try:
+            await self.request("GET", f"/channels/{channel_id}")
+        except AriNotFound:
+            return False
+        return True
 
     async def answer(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/answer")
@@ -168,8 +177,8 @@ class AriClient:
             params={"app": self.app, "appArgs": app_args, "spy": spy, "whisper": whisper}))
 
     # --- bridges -------------------------------------------------------------------------
-    async def bridges(self) -> list[Bridge]:
-        return [Bridge.parse(b) for b in await self.request("GET", "/bridges")]
+    async def bridges(self, *, timeout: float | None = None) -> list[Bridge]:
+        return [Bridge.parse(b) for b in await self.request("GET", "/bridges", timeout=timeout)]
 
     async def create_bridge(self, bridge_id: str, kind: str, name: str = "") -> Bridge:
         return Bridge.parse(await self.request("POST", f"/bridges/{bridge_id}",

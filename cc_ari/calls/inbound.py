@@ -76,7 +76,7 @@ class InboundFlow:
     # ------------------------------------------------------------------ IVR
     async def _run_ivr(self, call: Call, menu: str) -> Target:
         call.phase = Phase.IVR
-        await self._control.set_vars(call.call_id, {"CC_PHASE": "ivr"})
+        await self._control.save_state(call.call_id, call.state(Phase.IVR))
         state, actions = self._ivr.start(menu)
         while True:
             prompts: tuple[str, ...] = ()
@@ -116,9 +116,7 @@ class InboundFlow:
         log.info("call_queued", queue=queue, resumed=call.resumed)
         if not (call.resumed and call.phase is Phase.QUEUED):  # a requeued caller is in the bridge already
             # Explicit state on the channel: a restarted cc_ari puts the caller back in line.
-            await self._control.set_vars(call.call_id, {"CC_PHASE": "queued", "CC_QUEUE": queue,
-                                                        "CC_QUEUED_AT": f"{call.queued_at.timestamp():.3f}",
-                                                        "CC_IVR_PATH": call.ivr_path})
+            await self._control.save_state(call.call_id, call.state(Phase.QUEUED))
             await self._holding.enter(queue, call.call_id)
         await self._control.moh(call.call_id, on=True)
         call.phase = Phase.QUEUED
@@ -177,8 +175,7 @@ class InboundFlow:
         await self._holding.leave(call.queue, call.call_id)
         await self._connector.bridge(call)
         call.phase = Phase.TALKING  # only now: until bridged, a failure still rescues the caller
-        await self._control.set_vars(call.call_id, {"CC_PHASE": "talking", "CC_AGENT": call.agent,
-                                                    "CC_ANSWERED_AT": f"{call.answered_at.timestamp():.3f}"})
+        await self._control.save_state(call.call_id, call.state(Phase.TALKING))
         await self._connector.talk(call)
 
     def _announcement_hook(self, call: Call) -> BackgroundHook:

@@ -64,6 +64,13 @@ class Call:
     def caller_leg(self) -> Leg:
         return self.session.legs[self.call_id]
 
+    def state(self, phase: Phase) -> dict[str, str]:
+        """What a restarted cc_ari needs to take this call back (saved on the caller's channel)."""
+        state = {"phase": str(phase), "queue": self.queue or "", "ivr_path": self.ivr_path, "agent": self.agent or "",
+                 "queued_at": f"{self.queued_at.timestamp():.3f}" if self.queued_at else "",
+                 "answered_at": f"{self.answered_at.timestamp():.3f}" if self.answered_at else ""}
+        return {k: v for k, v in state.items() if v}
+
     def new_leg_id(self) -> str:
         """A leg id never used before in this call (an agent offered the same call twice gets two)."""
         self._leg_seq += 1

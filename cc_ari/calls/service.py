@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -44,6 +44,8 @@ log = structlog.get_logger("cc_ari.calls")
 
 FALLBACK_CONTEXT = "cc-fallback"
 TALK_BRIDGE_PREFIX = "cc-call-"
+RESYNC_MARGIN_SECONDS = 5.0  # legs younger than this are not judged vanished by a resync
+RESYNC_TIMEOUT_SECONDS = 30.0  # listing 800+ channels takes Asterisk seconds under load
 
 
 def _epoch(raw: str | None) -> datetime | None:
@@ -221,16 +223,20 @@ class CallService:
     # ------------------------------------------------------------------ safety nets
     async def resync(self, *, reason: str) -> None:
         """Compare live state with Asterisk; adopt what a previous process left in our app."""
+        # A leg begun just before (or while) Asterisk lists its channels may be missing from the
+        # list without having ended: only legs older than the snapshot by a margin are judged.
+        judged_before = utcnow() - timedelta(seconds=RESYNC_MARGIN_SECONDS)
         try:
-            channels = await self._control.ari.channels()
-            bridges = await self._control.ari.bridges()
+            channels = await self._control.ari.channels(timeout=RESYNC_TIMEOUT_SECONDS)
+            bridges = await self._control.ari.bridges(timeout=RESYNC_TIMEOUT_SECONDS)
         except AriError as exc:
             log.error("resync_failed", reason=reason, error=str(exc))
             return
         live = {c.id for c in channels}
         ended = 0
         for call in list(self._calls.values()):
-            gone = tuple(leg_id for leg_id, leg in call.legs.items() if leg.ended_at is None and leg_id not in live)
+            gone = tuple(leg_id for leg_id, leg in call.legs.items()
+                         if leg.ended_at is None and leg_id not in live and leg.started_at < judged_before)
             if gone:
                 ended += 1
                 log.warning("legs_vanished", call_id=call.call_id, legs=list(gone), reason=reason)
@@ -289,24 +295,24 @@ class CallService:
                             by_id: dict[str, Channel]) -> Call | None:
         dnis = args[1] if len(args) > 1 else ch.exten
         row = await self._call_row(ch.id)
-        state = await self._channel_state(ch.id)
+        state = await self._channel_state(ch.id)  # what the flow saved (Call.state)
         call = self._new_call(ch, dnis)
         call.adopted = True
         call.caller_leg.answered_at = call.started_at
-        call.ivr_path = state.get("CC_IVR_PATH") or row.get("ivr_path") or ""
-        call.queue = state.get("CC_QUEUE") or row.get("queue") or queue
-        call.queued_at = _epoch(state.get("CC_QUEUED_AT")) or row.get("queued_at")
+        call.ivr_path = state.get("ivr_path") or row.get("ivr_path") or ""
+        call.queue = state.get("queue") or row.get("queue") or queue
+        call.queued_at = _epoch(state.get("queued_at")) or row.get("queued_at")
         if talk is not None:
             others = [c for c in talk.channels if c != ch.id]
             call.phase = Phase.TALKING
             call.bridge_id = talk.id
             self._registry.claim_bridge(talk.id, call.session)
-            call.answered_at = _epoch(state.get("CC_ANSWERED_AT")) or row.get("answered_at") or utcnow()
+            call.answered_at = _epoch(state.get("answered_at")) or row.get("answered_at") or utcnow()
             call.recording_name = f"cc-{ch.id}"
             call.recording_path = row.get("recording_path")
             agent_ch = by_id.get(others[0]) if others else None
             leg_args = AgentLegArgs.decode(tuple(agent_ch.app_data.split(",")[1:])) if agent_ch else None
-            agent = leg_args.agent if leg_args else (state.get("CC_AGENT") or row.get("agent"))
+            agent = leg_args.agent if leg_args else (state.get("agent") or row.get("agent"))
             call.agent = agent
             if agent_ch is not None:
                 call.agent_channel = agent_ch.id
@@ -338,14 +344,12 @@ class CallService:
         return call
 
     async def _channel_state(self, channel_id: str) -> dict[str, str]:
-        """The explicit state a flow left on its channel (CC_* variables)."""
-        names = ("CC_PHASE", "CC_QUEUE", "CC_QUEUED_AT", "CC_IVR_PATH", "CC_AGENT", "CC_ANSWERED_AT")
+        """The explicit state a flow left on its channel (CallControl.save_state)."""
         try:
-            values = await asyncio.gather(*(self._control.ari.get_var(channel_id, n) for n in names))
+            return await self._control.load_state(channel_id)
         except AriError as exc:
             log.warning("adopt_state_unreadable", channel=channel_id, error=str(exc))
             return {}
-        return {n: v for n, v in zip(names, values, strict=True) if v}
 
     async def _call_row(self, call_id: str) -> dict[str, Any]:
         try:

@@ -27,13 +27,7 @@ from cc_ari.telephony.models import Leg
 log = structlog.get_logger("cc_ari.reconcile")
 
 CURSOR_SOURCE = "cel"
-OPEN_CALLS = "SELECT call_id FROM cc.calls WHERE ended_at IS NULL AND call_id = ANY($1::text[])"
 STALE_GROUP_SECONDS = 6 * 3600  # a call whose end never came (Asterisk crashed) stops pinning the cursor
-GET_CURSOR = "SELECT inode, offset_bytes FROM cc.cel_cursor WHERE source = $1"
-SET_CURSOR = """
-INSERT INTO cc.cel_cursor (source, inode, offset_bytes) VALUES ($1, $2, $3)
-ON CONFLICT (source) DO UPDATE SET inode = EXCLUDED.inode, offset_bytes = EXCLUDED.offset_bytes, updated_at = now()
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,9 +207,9 @@ class CelReconciler:
         except FileNotFoundError:
             return 0
         if self._inode is None:
-            rows = await self._store.fetch(GET_CURSOR, CURSOR_SOURCE)
-            if rows and rows[0]["inode"] == st.st_ino and rows[0]["offset_bytes"] <= st.st_size:
-                self._inode, self._offset = st.st_ino, int(rows[0]["offset_bytes"])
+            saved = await self._store.get_cel_cursor(CURSOR_SOURCE)
+            if saved is not None and saved[0] == st.st_ino and saved[1] <= st.st_size:
+                self._inode, self._offset = saved
             else:
                 self._inode, self._offset = st.st_ino, 0
         if st.st_ino != self._inode or st.st_size < self._offset:
@@ -254,7 +248,7 @@ class CelReconciler:
                     del self._open[linkedid]
         # Calls cc_ari began but did not finish (it was down when they ended): finish them now.
         if unmarked:
-            open_ids = {r["call_id"] for r in await self._store.fetch(OPEN_CALLS, list(unmarked))}
+            open_ids = await self._store.open_call_ids(unmarked)
             for linkedid in open_ids - {i for i in open_ids if self._is_live(i)}:
                 done += self._write(build_call(unmarked[linkedid], self._recordings_dir, open_call=True,
                                                agents=self._agents))
@@ -262,7 +256,7 @@ class CelReconciler:
         cursor = min((g[0][0] for g in self._open.values()), default=pos)
         if done:
             await self._store.flushed(timeout=30.0)
-        await self._store.execute(SET_CURSOR, CURSOR_SOURCE, self._inode, cursor)
+        await self._store.set_cel_cursor(CURSOR_SOURCE, self._inode, cursor)
         self.reconciled += done
         return done
 

@@ -13,11 +13,12 @@ import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
 
 import structlog
 
 from cc_ari.ari.client import AriClient
-from cc_ari.ari.errors import AriError, AriNotFound
+from cc_ari.ari.errors import AriBadRequest, AriError, AriNotFound
 from cc_ari.ari.models import (
     Channel,
     ChannelDtmfReceived,
@@ -36,6 +37,7 @@ from cc_ari.telephony.registry import ChannelRegistry
 log = structlog.get_logger("cc_ari.telephony")
 
 MAX_PROMPT_SECONDS = 60.0
+STATE_VAR = "CC_STATE"  # a flow's state on its anchor channel (save_state / load_state)
 DIAL_FAILURES = frozenset({"NOANSWER", "BUSY", "CHANUNAVAIL", "CONGESTION", "CANCEL", "DONTCALL",
                            "TORTURE", "INVALIDARGS"})
 
@@ -176,18 +178,36 @@ class CallControl:
             log.warning("hangup_failed", channel=channel_id, error=str(exc))
 
     async def set_vars(self, channel_id: str, values: Mapping[str, str]) -> None:
-        """Explicit state on the channel, so a restarted cc_ari can rebuild what it was doing."""
+        """Channel variables, one request each (prefer `save_state` for a flow's own state)."""
         for name, value in values.items():
             try:
                 await self.ari.set_var(channel_id, name, value)
             except AriNotFound:
                 raise ChannelGone() from None
 
+    async def save_state(self, channel_id: str, state: Mapping[str, str]) -> None:
+        """A flow's explicit state on its channel, in one variable (`CC_STATE`, URL-encoded
+        pairs) written in one request, so a restarted cc_ari can rebuild what it was doing."""
+        await self.set_vars(channel_id, {STATE_VAR: urlencode(state)})
+
+    async def load_state(self, channel_id: str) -> dict[str, str]:
+        """What `save_state` left on the channel ({} when nothing, or the channel is gone)."""
+        raw = await self.ari.get_var(channel_id, STATE_VAR)
+        return dict(parse_qsl(raw or "", keep_blank_values=False))
+
     # --- bridges ----------------------------------------------------------------------------
     async def mixing_bridge(self, session: Session, bridge_id: str, channels: Sequence[str]) -> None:
         self.registry.claim_bridge(bridge_id, session)
         await self.ari.create_bridge(bridge_id, "mixing", name=bridge_id)
-        await self.ari.add_to_bridge(bridge_id, list(channels))
+        try:
+            await self.ari.add_to_bridge(bridge_id, list(channels))
+        except (AriNotFound, AriBadRequest) as exc:
+            # 400 "Channel not found" / 422 "not in Stasis": one of them hung up meanwhile (the
+            # ids are ours, so the request itself is well-formed). The anchor gone ends the
+            # session; another leg gone is the caller's flow's to handle.
+            if session.anchor_gone() or not await self.ari.channel_exists(session.anchor):
+                raise ChannelGone() from exc
+            raise TelephonyError(f"bridging {bridge_id}: a leg is gone ({exc})") from exc
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         try:

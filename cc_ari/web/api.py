@@ -43,7 +43,9 @@ class ApiError(Exception):
 
 
 def make_auth(tokens: Mapping[str, str]) -> Middleware:
-    items = list(tokens.items())
+    # Compared as bytes; surrogateescape so a token with any (non-ASCII) character compares
+    # unequal instead of raising.
+    items = [(known.encode("utf-8", "surrogateescape"), role) for known, role in tokens.items()]
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -54,7 +56,7 @@ def make_auth(tokens: Mapping[str, str]) -> Middleware:
         role = None
         if scheme.lower() == "bearer" and token:
             for known, r in items:
-                if hmac.compare_digest(known.encode(), token.strip().encode()):
+                if hmac.compare_digest(known, token.strip().encode("utf-8", "surrogateescape")):
                     role = r
                     break
         if role is None:
@@ -88,19 +90,23 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 async def json_body(request: web.Request, *, required: bool) -> dict[str, Any]:
+    """The request's JSON object body ({} when absent and not required). Every way a body can be
+    wrong is a 4xx ApiError, never an exception that would become a 500."""
     if request.content_length and request.content_length > MAX_BODY:
         raise ApiError(413, "body too large")
-    raw = await request.read()
+    raw = await request.read()  # a chunked body past MAX_BODY: aiohttp's 413, made JSON by errors_as_json
     if not raw.strip():
         if required:
             raise ApiError(400, "a JSON object body is required")
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "body is not valid JSON") from None
     except RecursionError:  # e.g. 32 KB of nested "[": valid size, absurd depth
         raise ApiError(400, "body is nested too deeply") from None
+    except MemoryError:
+        raise ApiError(400, "body is too complex to parse") from None
+    except ValueError:  # invalid JSON, bad UTF-8 (UnicodeDecodeError), integers of absurd length
+        raise ApiError(400, "body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     return data

@@ -32,16 +32,31 @@ async def test_conversation_survives_a_service_restart_and_is_logged_once(call, 
     assert api.agent("agent15")["state"] == "wrapup"
 
 
-async def test_waiting_caller_goes_to_the_fallback_when_the_service_stops(call, phones, api, db, caller_number):
-    phones("agent16", login=False)  # registered, but nobody is logged in to cc_ari's queue
-    sipp = call("5001", caller_number, steps=[("pause", 14000), ("audio", None), ("pause", 3000)])
-    await asyncio.sleep(2.0)
-    await asyncio.to_thread(lab_cmd, "service-stop")
+async def test_waiting_caller_goes_to_the_fallback_when_the_service_stops(call, lab, api, db, caller_number):
+    from test_fallback import AppQueue
+
+    from sipp import AgentPhone
+
+    # agent16 is logged in to support, but its phone is not registered yet: cc_ari offers calls
+    # only to registered agents, so the caller waits in cc_ari's queue.
+    api.ok("POST", "/api/agents/agent16/login", {"queues": ["support"]})
+    phone = AgentPhone("agent16", lab["CC_AGENT_PASSWORD"], sip_target=f"127.0.0.1:{lab['CC_SIP_PORT']}")
     try:
-        res = await asyncio.to_thread(sipp.wait, 40)  # the dialplan's Queue() rang agent16
-        assert res.returncode == 0, res.errors or res.stderr
+        async with AppQueue(lab) as app_queue:  # what the fallback's Queue() will ring
+            await app_queue.wait_members("support", {"agent16": False})
+        sipp = call("5001", caller_number, steps=[("pause", 14000), ("audio", None), ("pause", 3000)])
+        await asyncio.sleep(2.0)
+        assert api.agent("agent16")["state"] == "ready"  # not offered the call
+        await asyncio.to_thread(lab_cmd, "service-stop")
+        try:
+            res = await asyncio.to_thread(phone.register)
+            assert res.returncode == 0, res.errors or res.stderr
+            res = await asyncio.to_thread(sipp.wait, 40)  # the dialplan's Queue() rang agent16
+            assert res.returncode == 0, res.errors or res.stderr
+        finally:
+            await asyncio.to_thread(lab_cmd, "service-start")
     finally:
-        await asyncio.to_thread(lab_cmd, "service-start")
+        phone.stop()
     [row] = await wait_call_row(db, caller_number, timeout=15)
     assert (row["outcome"], row["agent"], row["queue"]) == ("answered", "agent16", "support")
     assert row["wait_seconds"] > 2

@@ -363,6 +363,8 @@ def asterisk_on_the_wire(action: dict[str, str]) -> list[dict[str, str]]:
                     {"Event": "CoreShowChannel", "ActionID": aid, "Channel": "PJSIP/agent1-00000001"},
                     {"Event": "CoreShowChannelsComplete", "ActionID": aid, "EventList": "Complete",
                      "ListItems": "1"}]
+        case "QueueAdd":
+            return [{"Response": "Success", "ActionID": aid, "Message": "Added interface to queue"}]
         case _:
             return [{"Response": "Error", "ActionID": aid, "Message": "Invalid/unknown command"}]
 
@@ -384,6 +386,9 @@ async def test_real_panoramisk_manager_on_the_wire() -> None:
         assert isinstance(got[0], FullyBooted)
         channels = await c.action_list("CoreShowChannels")
         assert [ch["Channel"] for ch in channels] == ["PJSIP/agent1-00000001"]
+        # panoramisk's heuristics would take this single answer for the start of a list and hang
+        added = await c.action("QueueAdd", Queue="cc-fb-support", Interface="PJSIP/agent1")
+        assert added["Message"] == "Added interface to queue"
         # with panoramisk's list auto-detection an Error resolves at once (as_list=True would hang)
         with pytest.raises(AmiActionFailed, match="Invalid/unknown command"):
             await c.action_list("PJSIPShowContactz")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from cc_ari.agents.models import AgentState
 from cc_ari.agents.reachability import Reachability
 from cc_ari.agents.service import AgentService
-from cc_ari.ari.errors import AriUnavailable
+from cc_ari.ari.errors import AriBadRequest, AriUnavailable
 from cc_ari.ari.models import Channel, Dial, Event, PlaybackFinished, StasisStart, parse_event
 from cc_ari.callflow import CallFlow, QueueConfig
 from cc_ari.calls.handlers import AriHandlers
@@ -26,8 +26,8 @@ from cc_ari.connect.service import Connector
 from cc_ari.queueing.service import QueueService
 from cc_ari.tasks import Tasks
 from cc_ari.telephony.control import CallControl, HoldingBridges, quote_caller_id
-from cc_ari.telephony.errors import ChannelGone
-from cc_ari.telephony.models import Leg, Session
+from cc_ari.telephony.errors import ChannelGone, TelephonyError
+from cc_ari.telephony.models import Leg, Resync, Session, utcnow
 from cc_ari.telephony.registry import ChannelRegistry
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -50,6 +50,7 @@ class FakeAri:
         self.fail: dict[str, Exception] = {}
         self.block_hangup: asyncio.Event | None = None
         self.live: list[Channel] = []
+        self.vars: dict[tuple[str, str], str] = {}
 
     def _rec(self, *call: Any) -> None:
         self.calls.append(call)
@@ -92,9 +93,10 @@ class FakeAri:
 
     async def set_var(self, cid: str, name: str, value: str) -> None:
         self._rec("set_var", cid, name, value)
+        self.vars[cid, name] = value
 
     async def get_var(self, cid: str, name: str) -> str | None:
-        return None
+        return self.vars.get((cid, name))
 
     async def create_bridge(self, bid: str, kind: str, name: str = "") -> None:
         self._rec("create_bridge", bid, kind)
@@ -117,10 +119,13 @@ class FakeAri:
     async def continue_in_dialplan(self, cid: str, context: str, exten: str) -> None:
         self._rec("continue", cid, context, exten)
 
-    async def channels(self) -> list[Channel]:
+    async def channels(self, *, timeout: float | None = None) -> list[Channel]:
         return list(self.live)
 
-    async def bridges(self) -> list[Any]:
+    async def channel_exists(self, cid: str) -> bool:
+        return any(c.id == cid for c in self.live)
+
+    async def bridges(self, *, timeout: float | None = None) -> list[Any]:
         return []
 
     def named(self, verb: str) -> list[tuple[Any, ...]]:
@@ -292,6 +297,50 @@ async def test_resync_ends_calls_whose_channels_vanished_and_frees_stuck_agents(
     assert core.agents.get("agent2").state is AgentState.READY
     assert core.agents.get("agent1").state is AgentState.ON_CALL  # its call is live in cc_ari: ends normally
     await core.calls._tasks.cancel_all()
+
+
+async def test_resync_leaves_a_leg_begun_while_asterisk_listed_its_channels(core: Core) -> None:
+    """Bench finding: a resync 9 ms after an agent leg was originated judged it vanished and
+    paused the agent for no answer. Legs younger than the margin are not judged."""
+    call = core.call()
+    core.calls._calls[call.call_id] = call
+    call.legs[call.call_id].started_at = utcnow() - timedelta(minutes=1)
+    core.ari.live = [ch(call.call_id, "PJSIP/pstn-00000001")]
+    call.legs["agent-leg"] = Leg("agent-leg", "agent", "PJSIP/agent1", "", utcnow())  # not listed yet
+    await core.calls.resync(reason="periodic")
+    assert call.session.inbox.empty()
+    call.legs["agent-leg"].started_at = utcnow() - timedelta(minutes=1)  # old and still not listed
+    await core.calls.resync(reason="periodic")
+    assert isinstance(call.session.inbox.get_nowait(), Resync)
+
+
+async def test_call_state_is_saved_in_one_request_and_read_back(core: Core) -> None:
+    """A restarted cc_ari rebuilds a call from the state on its channel: one variable, one
+    request per transition (it was one request per field), whatever characters it holds."""
+    call = core.call()
+    call.queued_at = NOW
+    call.ivr_path = "1&2=3 é"
+    await core.control.save_state(call.call_id, call.state(Phase.QUEUED))
+    assert len(core.ari.named("set_var")) == 1
+    state = await core.control.load_state(call.call_id)
+    assert state == {"phase": "queued", "queue": "support", "ivr_path": "1&2=3 é",
+                     "queued_at": f"{NOW.timestamp():.3f}"}
+    assert await core.control.load_state("no-such-channel") == {}
+
+
+async def test_bridging_when_a_leg_hung_up_meanwhile(core: Core) -> None:
+    """Bench finding: addChannel's 400 "Channel not found" when the caller hung up at the moment
+    of bridging became a handler failure. Caller gone: the session ends (ChannelGone); agent gone
+    while the caller is still there: a TelephonyError (the caller is rescued, never dropped)."""
+    call = core.call()
+    core.ari.fail["add_to_bridge"] = AriBadRequest("POST /bridges/x/addChannel: 400 Channel not found", status=400)
+    core.ari.live = []  # the caller is gone too
+    with pytest.raises(ChannelGone):
+        await core.control.mixing_bridge(call.session, "cc-call-c1", [call.call_id, "agent-leg"])
+    core.ari.live = [ch(call.call_id, "PJSIP/pstn-00000001")]
+    with pytest.raises(TelephonyError) as failed:
+        await core.control.mixing_bridge(call.session, "cc-call-c2", [call.call_id, "agent-leg"])
+    assert not isinstance(failed.value, ChannelGone)
 
 
 async def test_a_caller_hanging_up_with_an_offer_in_flight_leaves_the_agent_ready(core: Core) -> None:
