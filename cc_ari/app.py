@@ -33,6 +33,7 @@ from cc_ari.reporting.reconcile import CelReconciler
 from cc_ari.settings import Settings
 from cc_ari.tasks import Tasks
 from cc_ari.telephony.control import CallControl, HoldingBridges
+from cc_ari.telephony.recording import MixMonitorRecorder
 from cc_ari.telephony.registry import ChannelRegistry
 from cc_ari.web.api import Api, build_app
 
@@ -90,7 +91,10 @@ async def serve(settings: Settings) -> None:
     agents.on_available = queues.wake
     reach.on_online = queues.wake
     records = CallRecords(store)
-    connector = Connector(control, agents, records, recordings_dir=settings.recordings_dir)
+    ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_password,
+                    timeout=settings.request_timeout, events="system,call,agent,reporting")
+    connector = Connector(control, agents, records, recordings_dir=settings.recordings_dir,
+                          recorder=MixMonitorRecorder(ami, settings.asterisk_recordings_dir))
     inbound = InboundFlow(control, holding, queues, connector, agents, records, flow)
     calls = CallService(control, holding, queues, inbound, agents, records, store)
     router_tasks = Tasks("router")
@@ -99,8 +103,6 @@ async def serve(settings: Settings) -> None:
     handlers = AriHandlers(control, router, calls, reach)
     events = AriEvents(ari, settings.ari_url, on_event=handlers.on_event, on_connect=handlers.on_connect,
                        on_disconnect=handlers.on_disconnect)
-    ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_password,
-                    timeout=settings.request_timeout, events="system,call,agent,reporting")
     # app_queue's fallback queues follow the agents (while cc_ari is down the dialplan rings them).
     fallback_members = FallbackMembers(ami, flow.queues.keys(), agents.all)
     ami.on_event(fallback_members.on_ami_event)

@@ -32,6 +32,7 @@ class Settings:
     api_tokens: Mapping[str, str] = field(repr=False)  # token -> role
     config_path: Path
     recordings_dir: Path  # as this host sees it
+    asterisk_recordings_dir: str  # the same directory as Asterisk sees it (MixMonitor's file)
     prompts_dir: str  # as Asterisk sees it
     cel_log: Path | None
     log_dir: Path | None
@@ -119,6 +120,7 @@ class Settings:
             api_tokens=tokens,
             config_path=Path(e.get("CC_CONFIG", "config/cc_ari.toml")),
             recordings_dir=Path(need("CC_RECORDINGS_DIR")),
+            asterisk_recordings_dir=e.get("CC_ASTERISK_RECORDINGS_DIR", "").strip() or need("CC_RECORDINGS_DIR"),
             prompts_dir=need("CC_PROMPTS_DIR"),
             cel_log=Path(cel) if cel else None,
             log_dir=Path(log_dir) if log_dir else None,

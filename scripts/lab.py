@@ -249,6 +249,7 @@ def _ensure_env() -> dict[str, str]:
             "CC_API_URL": f"http://{env['CC_HTTP_HOST']}:{env['CC_HTTP_PORT']}",
             "CC_DATABASE_URL": f"postgresql://cc:{env['CC_PG_PASSWORD']}@127.0.0.1:{env['CC_PG_PORT']}/cc",
             "CC_RECORDINGS_DIR": str(inst_host / "spool" / "recording"),
+            "CC_ASTERISK_RECORDINGS_DIR": f"{inst_view}/spool/recording",
             "CC_PROMPTS_DIR": f"{inst_view}/sounds",
             "CC_CEL_LOG": str(inst_host / "log" / "cc_cel.json"),
             "CC_LOG_DIR": str(LOGS),

@@ -308,8 +308,7 @@ class CallService:
             call.bridge_id = talk.id
             self._registry.claim_bridge(talk.id, call.session)
             call.answered_at = _epoch(state.get("answered_at")) or row.get("answered_at") or utcnow()
-            call.recording_name = f"cc-{ch.id}"
-            call.recording_path = row.get("recording_path")
+            call.recording_path = row.get("recording_path")  # its MixMonitor goes on with the channel
             agent_ch = by_id.get(others[0]) if others else None
             leg_args = AgentLegArgs.decode(tuple(agent_ch.app_data.split(",")[1:])) if agent_ch else None
             agent = leg_args.agent if leg_args else (state.get("agent") or row.get("agent"))

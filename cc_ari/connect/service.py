@@ -20,6 +20,7 @@ from cc_ari.calls.records import CallRecords
 from cc_ari.telephony.control import CallControl, quote_caller_id
 from cc_ari.telephony.errors import ChannelGone, TelephonyError
 from cc_ari.telephony.models import utcnow
+from cc_ari.telephony.recording import MixMonitorRecorder
 
 log = structlog.get_logger("cc_ari.connect")
 
@@ -50,11 +51,12 @@ class AgentLegArgs:
 
 class Connector:
     def __init__(self, control: CallControl, agents: AgentService, records: CallRecords, *,
-                 recordings_dir: Path) -> None:
+                 recordings_dir: Path, recorder: MixMonitorRecorder | None = None) -> None:
         self._control = control
         self._agents = agents
         self._records = records
         self._recordings_dir = recordings_dir
+        self._recorder = recorder
 
     async def reach(self, call: Call, agent: str, *, ring_timeout: float) -> bool:
         """Ring a reserved agent. True when they answered; False when they did not (the leg is
@@ -102,8 +104,13 @@ class Connector:
         call.bridge_id = bridge_id
         await self._control.mixing_bridge(call.session, bridge_id, [call.call_id, agent_chan])
         name = f"cc-{call.call_id}"
-        call.recording_name = name
-        if await self._control.record_bridge(call.session, bridge_id, name):
+        # MixMonitor on the caller's channel (cheap, survives a restart); ARI's bridge recording
+        # only when AMI cannot start it. Either way the path is stored once Asterisk confirmed.
+        recording = self._recorder is not None and await self._recorder.start(call.call_id, name)
+        if not recording:
+            call.recording_name = name  # an ARI recording: stopped by name at the end
+            recording = await self._control.record_bridge(call.session, bridge_id, name)
+        if recording:
             call.recording_path = str(self._recordings_dir / f"{name}.wav")
             self._records.update(call, recording_path=call.recording_path)
 

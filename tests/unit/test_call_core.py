@@ -328,6 +328,43 @@ async def test_call_state_is_saved_in_one_request_and_read_back(core: Core) -> N
     assert await core.control.load_state("no-such-channel") == {}
 
 
+class FakeAmi:
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.actions: list[tuple[str, dict[str, str]]] = []
+        self.fail = fail
+
+    async def action(self, name: str, **fields: str) -> dict[str, str]:
+        self.actions.append((name, fields))
+        if self.fail is not None:
+            raise self.fail
+        return {"Response": "Success"}
+
+
+async def test_conversation_recorded_by_mixmonitor_and_by_the_bridge_only_when_ami_cannot(core: Core) -> None:
+    """A bridge recording makes the two-party bridge a softmix conference (its cost); MixMonitor
+    on the caller's channel is the cheap way. AMI down: ARI's bridge recording, still confirmed."""
+    from cc_ari.ami.errors import AmiUnavailable
+    from cc_ari.telephony.recording import MixMonitorRecorder
+
+    for ami, expect_bridge_recording in ((FakeAmi(), False), (FakeAmi(AmiUnavailable("down")), True)):
+        core.ari.calls.clear()
+        connector = Connector(core.control, core.agents, core.records, recordings_dir=Path("/rec"),
+                              recorder=MixMonitorRecorder(ami, "/ast/rec/"))
+        call = core.call()
+        call.agent, call.agent_channel = "agent1", "c1-1"
+        if expect_bridge_recording:
+            core.control.registry.claim_bridge("cc-call-c1", call.session)
+            asyncio.get_running_loop().call_later(
+                0.01, core.ari._emit, parse_event({"type": "RecordingStarted", "timestamp": "2026-11-24T12:00:00.000+0000",
+                                                   "recording": {"name": "cc-c1", "target_uri": "bridge:cc-call-c1",
+                                                                 "state": "recording"}}))
+        await connector.bridge(call)
+        assert ami.actions[0] == ("MixMonitor", {"Channel": "c1", "File": "/ast/rec/cc-c1.wav"})
+        assert bool(core.ari.named("record_bridge")) is expect_bridge_recording
+        assert call.recording_path == "/rec/cc-c1.wav"
+        assert call.recording_name == ("cc-c1" if expect_bridge_recording else None)
+
+
 async def test_bridging_when_a_leg_hung_up_meanwhile(core: Core) -> None:
     """Bench finding: addChannel's 400 "Channel not found" when the caller hung up at the moment
     of bridging became a handler failure. Caller gone: the session ends (ChannelGone); agent gone
