@@ -120,6 +120,40 @@ def _agent_state(w: Write) -> Statement:
 
 
 # A new kind (agent_session, monitoring, ...) is a function like these and one line here.
+KIND_ORDER = {"call": 0, "leg": 1, "agent_event": 2, "agent_state": 3}  # statements run in this order
+# Writes to one row that may be folded into one statement (`coalesce`): "call" and "leg" are
+# upserts whose columns combine; "agent_state" replaces the whole row (the last one wins).
+COALESCED = frozenset({"call", "leg", "agent_state"})
+
+
+def coalesce(batch: Iterable[_Durable]) -> list[tuple[list[_Durable], Write]]:
+    """Fold the writes of a batch that touch the same row (kind, key, mode) into one, at the
+    place of the first: a call's start, queueing and routing written in the same moment cost one
+    statement, not three. A merge-mode upsert keeps each column's last non-NULL value (what
+    applying them in turn does: COALESCE(EXCLUDED.c, t.c)); a keep-mode one its first non-NULL
+    value. A write of another mode to the same row closes the fold, so order is never changed
+    between writes whose effect depends on it."""
+    out: list[tuple[list[_Durable], Write]] = []
+    open_at: dict[tuple[str, str], int] = {}
+    for e in batch:
+        w = e.write
+        row = (w.kind, w.key)
+        i = open_at.get(row) if w.kind in COALESCED else None
+        if i is None or out[i][1].mode != w.mode:
+            if w.kind in COALESCED:
+                open_at[row] = len(out)
+            out.append(([e], w))
+            continue
+        entries, prev = out[i]
+        entries.append(e)
+        if w.kind == "agent_state":
+            values: Mapping[str, Any] = w.values
+        elif w.mode == "merge":
+            values = {**prev.values, **{k: v for k, v in w.values.items() if v is not None or k not in prev.values}}
+        else:
+            values = {**w.values, **{k: v for k, v in prev.values.items() if v is not None or k not in w.values}}
+        out[i] = (entries, Write(w.kind, w.key, values, w.mode))
+    return out
 KINDS: Mapping[str, KindWriter] = MappingProxyType({
     "call": _call,
     "leg": _leg,
@@ -162,8 +196,9 @@ class CallStore:
     def __init__(self, dsn: str, journal: Path, *, batch: int = 200, timeout: float = 10.0,
                  max_pending: int = 50_000, compact_bytes: int = 16 << 20,
                  kinds: Mapping[str, KindWriter] = KINDS, dead_letter: Path | None = None,
-                 create_pool: Callable[[], Awaitable[Any]] | None = None) -> None:
+                 create_pool: Callable[[], Awaitable[Any]] | None = None, linger: float = 0.02) -> None:
         self._dsn = dsn
+        self._linger = linger  # a group waits this long for company: fewer fsyncs, bigger batches
         self._journal_path = journal
         self._dead_letter_path = dead_letter or journal.parent / "dead-letter.jsonl"
         self._batch = batch
@@ -355,19 +390,22 @@ class CallStore:
             self._journal_wake.set()  # room for spilled writes; maybe time to truncate
             self._set_idle_if_done()
 
-    def _prepare(self, batch: Iterable[_Durable]) -> tuple[list[tuple[_Durable, Statement]],
+    def _prepare(self, batch: Iterable[_Durable]) -> tuple[list[tuple[list[_Durable], Statement]],
                                                            list[tuple[Write | bytes, str]]]:
-        good: list[tuple[_Durable, Statement]] = []
+        """The batch as statements, each with the writes it applies: writes to the same row
+        coalesced (`coalesce`), in table order (calls before the legs that reference them)."""
+        good: list[tuple[list[_Durable], Statement]] = []
         dead: list[tuple[Write | bytes, str]] = []
-        for e in batch:
-            writer = self._kinds.get(e.write.kind)
+        for entries, write in coalesce(batch):
+            writer = self._kinds.get(write.kind)
             if writer is None:  # e.g. replayed from a journal written by a newer version
-                dead.append((e.write, f"unknown write kind {e.write.kind!r}"))
+                dead.extend((e.write, f"unknown write kind {write.kind!r}") for e in entries)
                 continue
             try:
-                good.append((e, writer(e.write)))
+                good.append((entries, writer(write)))
             except Exception as exc:  # a missing or malformed value: this write can never be applied
-                dead.append((e.write, repr(exc)))
+                dead.extend((e.write, repr(exc)) for e in entries)
+        good.sort(key=lambda g: KIND_ORDER.get(g[0][0].write.kind, len(KIND_ORDER)))  # stable
         return good, dead
 
     async def _commit(self, batch: list[_Durable]) -> None:
@@ -380,23 +418,28 @@ class CallStore:
             if is_outage(exc):
                 raise
             # The database refuses something in the batch: one by one, to find it and keep the rest.
-            for entry, stmt in good:
+            for entries, stmt in good:
                 try:
                     await self._execute([stmt])
                 except Exception as exc1:
                     if is_outage(exc1):
                         raise
-                    dead.append((entry.write, repr(exc1)))
+                    dead.extend((e.write, repr(exc1)) for e in entries)
         if dead:
             await self._dead_letter(dead)
 
     async def _execute(self, statements: Sequence[Statement]) -> None:
+        """One transaction; a run of statements with the same SQL goes as one `executemany`."""
         if not statements:
             return
         pool = await self._ensure_pool()
         async with pool.acquire(timeout=self._timeout) as conn, conn.transaction():
-            for sql, args in statements:
-                await conn.execute(sql, *args)
+            for sql, run in itertools.groupby(statements, key=lambda st: st[0]):
+                args = [a for _, a in run]
+                if len(args) == 1:
+                    await conn.execute(sql, *args[0])
+                else:
+                    await conn.executemany(sql, args)
 
     async def _sleep_unless_db_back(self, seconds: float) -> None:
         self._db_up.clear()
@@ -409,6 +452,8 @@ class CallStore:
         while True:
             if not self._stopping:
                 await self._journal_wake.wait()
+                if self._linger > 0 and self._buffer:
+                    await asyncio.sleep(self._linger)
             self._journal_wake.clear()
             try:
                 ok = await self._journal_step()

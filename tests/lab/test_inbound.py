@@ -302,3 +302,56 @@ async def test_transfer_from_the_agent_phone_is_refused_and_the_conversation_goe
     assert row["talk_seconds"] > 4  # the REFER (1 s in) did not end the conversation
     legs = await legs_of(db, row["call_id"])
     assert sorted(leg["role"] for leg in legs) == ["agent", "caller"]
+
+
+async def test_a_waiting_caller_hears_music_then_the_announcement_then_music_again(lab, call, caller_number):
+    """What reaches the caller, measured: an ARI snoop on the caller's channel (spy=out: the audio
+    Asterisk sends to the caller) recorded by a test application of its own. Support announces the
+    position after 10 s. The old defect left callers in silence after an announcement."""
+    import audioop  # deprecated in 3.13; fine on the lab's 3.11
+
+    import aiohttp
+
+    base = lab["CC_ARI_URL"]
+    auth = {"Authorization": aiohttp.BasicAuth(lab["CC_ARI_USER"], lab["CC_ARI_PASSWORD"]).encode()}
+    name = f"hears-{caller_number}"
+    async with aiohttp.ClientSession(headers=auth) as http:
+        ws = await http.ws_connect(base.replace("http", "ws", 1) + "/ari/events?app=cc-test-ears")
+        try:
+            sipp = call("5001", caller_number, steps=[("pause", 24000)])
+            pstn = None
+            for _ in range(50):
+                chans = await (await http.get(f"{base}/ari/channels")).json()
+                pstn = next((c for c in chans if c["caller"]["number"] == caller_number), None)
+                if pstn is not None and pstn["state"] == "Up":
+                    break
+                await asyncio.sleep(0.1)
+            assert pstn is not None
+            snoop = await http.post(f"{base}/ari/channels/{pstn['id']}/snoop",
+                                    params={"app": "cc-test-ears", "spy": "out", "snoopId": f"ears-{caller_number}"})
+            assert snoop.status == 200, await snoop.text()
+            await asyncio.sleep(0.3)
+            rec = await http.post(f"{base}/ari/channels/ears-{caller_number}/record",
+                                  params={"name": name, "format": "wav", "ifExists": "overwrite"})
+            assert rec.status == 201, await rec.text()
+            await asyncio.sleep(20)
+            await http.post(f"{base}/ari/recordings/live/{name}/stop")
+            await http.delete(f"{base}/ari/channels/ears-{caller_number}")
+        finally:
+            await ws.close()
+        await asyncio.to_thread(sipp.wait, 30)
+    path = Path(lab["CC_RECORDINGS_DIR"]) / f"{name}.wav"
+    with wave.open(str(path)) as w:
+        frames, width, rate = w.readframes(w.getnframes()), w.getsampwidth(), w.getframerate()
+    path.unlink()
+    step = rate * width // 2  # half-second windows
+    rms = [audioop.rms(frames[i:i + step], width) for i in range(0, len(frames) - step + 1, step)]
+    assert len(rms) >= 36, len(rms)  # ~20 s recorded
+    silent_run = longest = 0
+    for level in rms:
+        silent_run = silent_run + 1 if level < 50 else 0
+        longest = max(longest, silent_run)
+    # Music from the start, the announcement at ~10 s, music again after it: never more than
+    # 1.5 s of silence (the gaps between the announcement's words and numbers are shorter).
+    assert longest <= 3, rms
+    assert min(rms[-8:]) >= 50, rms  # the last 4 s, well after the announcement: music

@@ -354,10 +354,10 @@ async def test_conversation_recorded_by_mixmonitor_and_by_the_bridge_only_when_a
         call.agent, call.agent_channel = "agent1", "c1-1"
         if expect_bridge_recording:
             core.control.registry.claim_bridge("cc-call-c1", call.session)
-            asyncio.get_running_loop().call_later(
-                0.01, core.ari._emit, parse_event({"type": "RecordingStarted", "timestamp": "2026-11-24T12:00:00.000+0000",
-                                                   "recording": {"name": "cc-c1", "target_uri": "bridge:cc-call-c1",
-                                                                 "state": "recording"}}))
+            started = parse_event({"type": "RecordingStarted", "timestamp": "2026-11-24T12:00:00.000+0000",
+                                   "recording": {"name": "cc-c1", "target_uri": "bridge:cc-call-c1",
+                                                 "state": "recording"}})
+            asyncio.get_running_loop().call_later(0.01, core.ari._emit, started)
         await connector.bridge(call)
         assert ami.actions[0] == ("MixMonitor", {"Channel": "c1", "File": "/ast/rec/cc-c1.wav"})
         assert bool(core.ari.named("record_bridge")) is expect_bridge_recording
