@@ -1,4 +1,5 @@
-"""structlog set-up: JSON lines to a file (and stderr), stdlib loggers routed through it."""
+"""structlog set-up: JSON lines to a file (and warnings to stderr; everything to stderr when there
+is no file), stdlib loggers routed through it."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ def configure(log_dir: Path | None, level: str = "info") -> None:
     err.setFormatter(console)
     root.addHandler(err)
     if log_dir is not None:
+        # The file has every line; stderr (a terminal, journald) only what needs attention, so
+        # each line is not rendered and written twice (a cost per call).
+        err.setLevel(logging.WARNING)
         # Logs hold caller numbers: not readable by every local user.
         log_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
         os.chmod(log_dir, 0o750)

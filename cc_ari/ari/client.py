@@ -39,11 +39,13 @@ class AriClient:
         self.app = app
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._default_timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def start(self) -> None:
         if self._session is None:
+            # No cookies (ARI sets none), one keep-alive pool: the cost of a request is per call.
             self._session = aiohttp.ClientSession(
-                headers={"Authorization": self._auth},
+                headers={"Authorization": self._auth}, cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_connect=self._timeout))
 
     async def close(self) -> None:
@@ -63,9 +65,9 @@ class AriClient:
         try:
             async with self.session.request(
                 method, url, params=_q(params), json=json_body,
-                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+                timeout=self._default_timeout if timeout is None else aiohttp.ClientTimeout(total=timeout),
             ) as resp:
-                text = await resp.text()
+                text = (await resp.read()).decode("utf-8", "replace")  # ARI's JSON is UTF-8
                 if resp.status >= 400:
                     message = text
                     with contextlib.suppress(ValueError, AttributeError):

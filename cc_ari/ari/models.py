@@ -63,11 +63,13 @@ class Bridge:
     bridge_type: str
     channels: tuple[str, ...]
     name: str = ""
+    created_at: datetime | None = None
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Bridge:
         return cls(id=str(d.get("id", "")), bridge_type=str(d.get("bridge_type", "")),
-                   channels=tuple(d.get("channels") or ()), name=str(d.get("name", "")))
+                   channels=tuple(d.get("channels") or ()), name=str(d.get("name", "")),
+                   created_at=_ts(d.get("creationtime")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,8 +174,10 @@ class InboundFlow:
         assert call.queue is not None
         await self._holding.leave(call.queue, call.call_id)
         await self._connector.bridge(call)
-        call.phase = Phase.TALKING  # only now: until bridged, a failure still rescues the caller
-        await self._control.save_state(call.call_id, call.state(Phase.TALKING))
+        # Only now: until bridged, a failure still rescues the caller. (No state saved on the
+        # channel: a restarted cc_ari knows a conversation by its bridge, the agent by the agent
+        # leg's arguments, the answer time by the bridge's creation time.)
+        call.phase = Phase.TALKING
         await self._connector.talk(call)
 
     def _announcement_hook(self, call: Call) -> BackgroundHook:

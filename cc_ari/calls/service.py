@@ -307,7 +307,8 @@ class CallService:
             call.phase = Phase.TALKING
             call.bridge_id = talk.id
             self._registry.claim_bridge(talk.id, call.session)
-            call.answered_at = _epoch(state.get("answered_at")) or row.get("answered_at") or utcnow()
+            call.answered_at = (_epoch(state.get("answered_at")) or row.get("answered_at") or talk.created_at
+                                or utcnow())
             call.recording_path = row.get("recording_path")  # its MixMonitor goes on with the channel
             agent_ch = by_id.get(others[0]) if others else None
             leg_args = AgentLegArgs.decode(tuple(agent_ch.app_data.split(",")[1:])) if agent_ch else None

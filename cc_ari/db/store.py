@@ -196,9 +196,11 @@ class CallStore:
     def __init__(self, dsn: str, journal: Path, *, batch: int = 200, timeout: float = 10.0,
                  max_pending: int = 50_000, compact_bytes: int = 16 << 20,
                  kinds: Mapping[str, KindWriter] = KINDS, dead_letter: Path | None = None,
-                 create_pool: Callable[[], Awaitable[Any]] | None = None, linger: float = 0.02) -> None:
+                 create_pool: Callable[[], Awaitable[Any]] | None = None, linger: float = 0.02,
+                 truncate_bytes: int = 256 << 10) -> None:
         self._dsn = dsn
         self._linger = linger  # a group waits this long for company: fewer fsyncs, bigger batches
+        self._truncate_bytes = truncate_bytes  # a committed journal is emptied past this size
         self._journal_path = journal
         self._dead_letter_path = dead_letter or journal.parent / "dead-letter.jsonl"
         self._batch = batch
@@ -541,7 +543,9 @@ class CallStore:
         """Truncate the journal once all of it is committed; drop a large committed prefix otherwise."""
         if self._size == self._base:
             return
-        if self._done():
+        # All committed: emptied, once it holds enough to be worth a system call (or at stop).
+        # Not fsynced: a lost truncation only replays committed writes, which are idempotent.
+        if self._done() and (self._size - self._base >= self._truncate_bytes or self._stopping):
             await asyncio.to_thread(self._truncate)
             self._base = self._size
             self._replayed_agent_states = {}
@@ -648,7 +652,6 @@ class CallStore:
     def _truncate(self) -> None:
         assert self._fd is not None
         os.ftruncate(self._fd, 0)
-        os.fsync(self._fd)
 
     def _rewrite_from(self, offset: int, end: int) -> int:
         """A new journal holding only [offset, end) of the old one, swapped in atomically."""
