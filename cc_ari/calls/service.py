@@ -182,6 +182,7 @@ class CallService:
         call.phase = Phase.ENDING
         end_time = self._end_time(call)
         self._queues.leave(call)
+        self._holding.forget(call.call_id)  # gone from its holding bridge with its channel
         self._release_agent(call)
         try:
             if call.recording_name:
@@ -248,7 +249,7 @@ class CallService:
                 self._agents.release(name, agent.call_id, answered=True,
                                      wrapup=0.0)
         if reason == "connect":
-            self._holding.adopt({q: b.id for b in bridges if (q := self._holding.queue_of(b.name)) is not None})
+            self._holding.adopt(bridges)
         orphans = [c for c in channels if c.id not in self._registry and c.id not in self._adopting
                    and c.app_name == "Stasis" and c.app_data.split(",")[0] == self._control.ari.app]
         if orphans:

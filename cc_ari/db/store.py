@@ -804,10 +804,3 @@ class CallStore:
         pool = await self._ensure_pool()
         await pool.execute(queries.SET_CEL_CURSOR, source, inode, offset, timeout=self._timeout)
 
-    async def fetch(self, sql: str, *args: Any) -> list[Mapping[str, Any]]:
-        pool = await self._ensure_pool()
-        return [dict(r) for r in await pool.fetch(sql, *args, timeout=self._timeout)]
-
-    async def execute(self, sql: str, *args: Any) -> str:
-        pool = await self._ensure_pool()
-        return str(await pool.execute(sql, *args, timeout=self._timeout))

@@ -20,6 +20,7 @@ import structlog
 from cc_ari.ari.client import AriClient
 from cc_ari.ari.errors import AriBadRequest, AriError, AriNotFound
 from cc_ari.ari.models import (
+    Bridge,
     Channel,
     ChannelDtmfReceived,
     ChannelStateChange,
@@ -258,21 +259,41 @@ class CallControl:
 
 
 class HoldingBridges:
-    """One holding bridge per queue (music on hold), found again after a restart by its name."""
+    """Holding bridges per queue, found again after a restart by their name (`cc-hold-<queue>`).
+
+    At most `capacity` callers per bridge: every join or leave makes Asterisk describe the whole
+    bridge (every channel id in it) to the application, so one bridge of 800 callers costs
+    O(n^2) work in Asterisk's ARI queue as callers come and go (its taskprocessor backs up);
+    bridges of 50 keep it linear. Callers' music is their own (channel MOH), so a caller never
+    notices which bridge they are in.
+    """
 
     PREFIX = "cc-hold-"
 
-    def __init__(self, ari: AriClient) -> None:
+    def __init__(self, ari: AriClient, *, capacity: int = 50) -> None:
         self._ari = ari
-        self._ids: dict[str, str] = {}
+        self._capacity = capacity
+        self._bridges: dict[str, list[str]] = {}  # queue -> its bridges, oldest first
+        self._size: dict[str, int] = {}  # bridge -> callers cc_ari put (or found) in it
+        self._where: dict[str, str] = {}  # caller channel -> bridge
         self._lock = asyncio.Lock()
 
-    def adopt(self, bridges: Mapping[str, str]) -> None:
-        """queue -> bridge id of the holding bridges that exist in Asterisk."""
-        self._ids = dict(bridges)
+    def adopt(self, bridges: Sequence[Bridge]) -> None:
+        """The holding bridges that exist in Asterisk (after a (re)connection), with their callers."""
+        self._bridges, self._size, self._where = {}, {}, {}
+        for b in bridges:
+            queue = self.queue_of(b.name)
+            if queue is None:
+                continue
+            self._bridges.setdefault(queue, []).append(b.id)
+            self._size[b.id] = len(b.channels)
+            self._where.update(dict.fromkeys(b.channels, b.id))
 
     def queue_of(self, bridge_name: str) -> str | None:
         return bridge_name.removeprefix(self.PREFIX) if bridge_name.startswith(self.PREFIX) else None
+
+    def bridge_of(self, channel_id: str) -> str | None:
+        return self._where.get(channel_id)
 
     async def enter(self, queue: str, channel_id: str) -> None:
         bridge_id = await self._bridge(queue)
@@ -280,27 +301,45 @@ class HoldingBridges:
             await self._ari.add_to_bridge(bridge_id, [channel_id], role="participant")
         except AriNotFound:
             # The bridge vanished (Asterisk restarted?) or the channel did: a new bridge, once.
-            self._ids.pop(queue, None)
+            self._drop(queue, bridge_id)
             bridge_id = await self._bridge(queue)
             try:
                 await self._ari.add_to_bridge(bridge_id, [channel_id], role="participant")
             except AriNotFound:
                 raise ChannelGone() from None
+        self._where[channel_id] = bridge_id
+        self._size[bridge_id] = self._size.get(bridge_id, 0) + 1
 
     async def leave(self, queue: str, channel_id: str) -> None:
-        bridge_id = self._ids.get(queue)
+        bridge_id = self.forget(channel_id)
         if bridge_id is not None:
             try:
                 await self._ari.remove_from_bridge(bridge_id, channel_id)
             except AriError as exc:
                 log.warning("holding_leave_failed", queue=queue, error=str(exc))
 
+    def forget(self, channel_id: str) -> str | None:
+        """The caller is no longer counted in its bridge (it left, or hung up); its bridge."""
+        bridge_id = self._where.pop(channel_id, None)
+        if bridge_id is not None and bridge_id in self._size:
+            self._size[bridge_id] = max(0, self._size[bridge_id] - 1)
+        return bridge_id
+
+    def _drop(self, queue: str, bridge_id: str) -> None:
+        if bridge_id in self._bridges.get(queue, ()):
+            self._bridges[queue].remove(bridge_id)
+        self._size.pop(bridge_id, None)
+
     async def _bridge(self, queue: str) -> str:
+        """The queue's first bridge with room, or a new one."""
         async with self._lock:
-            bridge_id = self._ids.get(queue)
-            if bridge_id is None:
-                bridge_id = f"{self.PREFIX}{queue}-{uuid.uuid4().hex[:8]}"
-                await self._ari.create_bridge(bridge_id, "holding", name=f"{self.PREFIX}{queue}")
-                self._ids[queue] = bridge_id
-                log.info("holding_bridge_created", queue=queue, bridge=bridge_id)
+            for bridge_id in self._bridges.get(queue, ()):
+                if self._size.get(bridge_id, 0) < self._capacity:
+                    return bridge_id
+            bridge_id = f"{self.PREFIX}{queue}-{uuid.uuid4().hex[:8]}"
+            await self._ari.create_bridge(bridge_id, "holding", name=f"{self.PREFIX}{queue}")
+            self._bridges.setdefault(queue, []).append(bridge_id)
+            self._size[bridge_id] = 0
+            log.info("holding_bridge_created", queue=queue, bridge=bridge_id,
+                     bridges=len(self._bridges[queue]))
             return bridge_id

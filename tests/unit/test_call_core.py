@@ -405,3 +405,28 @@ async def test_caller_leaving_while_the_agent_rings_is_not_the_agents_no_answer(
     call.session.clock = lambda: 0.0
     await core.calls._finish(call, rescued=False)
     assert core.agents.get("agent1").state is AgentState.READY
+
+
+async def test_holding_bridges_hold_at_most_capacity_callers_each(core: Core) -> None:
+    """Bench finding: 800 callers in one holding bridge backed up Asterisk's ARI queue (every
+    join/leave describes the whole bridge). Bridges of `capacity`; a leave (or a hangup) frees a
+    place; after a restart the bridges and their callers are taken from Asterisk."""
+    from cc_ari.ari.models import Bridge
+
+    holding = HoldingBridges(core.ari, capacity=2)  # type: ignore[arg-type]
+    for cid in ("a", "b", "c"):
+        await holding.enter("support", cid)
+    first, second = holding.bridge_of("a"), holding.bridge_of("c")
+    assert first == holding.bridge_of("b") and second not in (None, first)
+    assert len(core.ari.named("create_bridge")) == 2
+    await holding.leave("support", "a")
+    assert core.ari.named("remove_from_bridge")[-1] == ("remove_from_bridge", first, "a")
+    holding.forget("b")  # hung up while waiting: no request, but its place is free
+    await holding.enter("support", "d")
+    await holding.enter("support", "e")
+    assert holding.bridge_of("d") == holding.bridge_of("e") == first
+    assert len(core.ari.named("create_bridge")) == 2
+    holding.adopt([Bridge("x1", "holding", ("p", "q"), "cc-hold-sales"), Bridge("x2", "mixing", ("r",), "cc-call-1")])
+    assert holding.bridge_of("p") == "x1" and holding.bridge_of("r") is None
+    await holding.enter("sales", "s")  # x1 is full: a new one
+    assert holding.bridge_of("s") not in (None, "x1")
