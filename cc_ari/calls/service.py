@@ -220,6 +220,11 @@ class CallService:
     def _forget(self, call: Call) -> None:
         self._registry.release_session(call.session)
         self._calls.pop(call.call_id, None)
+        # Break the call's reference cycles (call -> session -> hooks -> closures -> call; call ->
+        # task), so reference counting frees it at once: left to the cyclic collector, finished
+        # calls piled up between its rare full passes (the soak's RSS slope).
+        call.session.hooks.clear()
+        call.task = None
 
     # ------------------------------------------------------------------ safety nets
     async def resync(self, *, reason: str) -> None:

@@ -8,6 +8,7 @@ by whoever owns the call, in its final step, so a failure anywhere never leaves 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +112,7 @@ class Connector:
             call.recording_name = name  # an ARI recording: stopped by name at the end
             recording = await self._control.record_bridge(call.session, bridge_id, name)
         if recording:
-            call.recording_path = str(self._recordings_dir / f"{name}.wav")
+            call.recording_path = os.path.join(self._recordings_dir, f"{name}.wav")  # not pathlib: it interns parts
             self._records.update(call, recording_path=call.recording_path)
 
     async def talk(self, call: Call) -> None:

@@ -430,3 +430,34 @@ async def test_holding_bridges_hold_at_most_capacity_callers_each(core: Core) ->
     assert holding.bridge_of("p") == "x1" and holding.bridge_of("r") is None
     await holding.enter("sales", "s")  # x1 is full: a new one
     assert holding.bridge_of("s") not in (None, "x1")
+
+
+async def test_a_finished_call_is_freed_by_reference_counting_alone(core: Core) -> None:
+    """Soak finding (RSS +7 KB per call): finished calls were kept alive by reference cycles
+    (call -> session -> hooks -> closure -> call) until the cyclic collector's rare full pass.
+    A call that ran its flow and ended must leave no cyclic garbage behind."""
+    import gc
+
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        start = StasisStart("StasisStart", NOW, {}, ch("c9", app_data="cc_ari,inbound,5001"), ("inbound", "5001"))
+        core.calls.on_inbound(start)
+        for _ in range(50):  # answered, state saved, in the holding bridge, music: waiting
+            await asyncio.sleep(0.01)
+            if core.ari.named("moh"):
+                break
+        assert core.calls.get("c9") is not None
+        core.handlers.on_event(parse_event({"type": "ChannelDestroyed", "timestamp": "2026-11-24T12:00:05.000+0000",
+                                            "cause": 16, "channel": {"id": "c9", "name": "PJSIP/pstn-9"}}))
+        await core.calls._tasks.wait(timeout=5)
+        assert core.calls.get("c9") is None and len(core.calls._tasks) == 0
+        del start
+        gc.collect()
+        leaked = [o for o in gc.garbage if isinstance(o, Call | Session)]
+        assert leaked == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
