@@ -255,8 +255,11 @@ class CallService:
                                      wrapup=0.0)
         if reason == "connect":
             self._holding.adopt(bridges)
+        # A channel whose StasisStart is still on its way (it entered the app as Asterisk listed
+        # its channels) is not an orphan: only channels older than the margin are adopted.
         orphans = [c for c in channels if c.id not in self._registry and c.id not in self._adopting
-                   and c.app_name == "Stasis" and c.app_data.split(",")[0] == self._control.ari.app]
+                   and c.app_name == "Stasis" and c.app_data.split(",")[0] == self._control.ari.app
+                   and (reason == "connect" or c.created is None or c.created < judged_before)]
         if orphans:
             self._adopting.update(c.id for c in orphans)
             self._tasks.spawn(self._adopt(orphans, bridges), "adopt")

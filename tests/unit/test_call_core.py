@@ -314,6 +314,23 @@ async def test_resync_leaves_a_leg_begun_while_asterisk_listed_its_channels(core
     assert isinstance(call.session.inbox.get_nowait(), Resync)
 
 
+async def test_periodic_resync_does_not_adopt_a_caller_whose_stasis_start_is_on_its_way(core: Core) -> None:
+    """Soak finding: a periodic resync listed a caller that had just entered the app, before its
+    StasisStart was read, took it for an orphan and started a second flow on it."""
+    young = Channel(id="y1", name="PJSIP/pstn-00000042", state="Up", caller_number="0155", exten="5001",
+                    app_name="Stasis", app_data="cc_ari,inbound,5001", created=utcnow())
+    core.ari.live = [young]
+    await core.calls.resync(reason="periodic")
+    assert "y1" not in core.calls._adopting and core.calls.get("y1") is None
+    old = Channel(id="o1", name="PJSIP/pstn-00000043", state="Up", caller_number="0156", exten="5001",
+                  app_name="Stasis", app_data="cc_ari,inbound,5001", created=utcnow() - timedelta(minutes=1))
+    core.ari.live = [young, old]
+    await core.calls.resync(reason="periodic")
+    await core.calls._tasks.wait(timeout=1)
+    assert core.calls.get("o1") is not None and core.calls.get("y1") is None
+    await core.calls._tasks.cancel_all()
+
+
 async def test_call_state_is_saved_in_one_request_and_read_back(core: Core) -> None:
     """A restarted cc_ari rebuilds a call from the state on its channel: one variable, one
     request per transition (it was one request per field), whatever characters it holds."""
