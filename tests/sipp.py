@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -18,13 +19,27 @@ from pathlib import Path
 
 PCAP_DIR = Path("/usr/share/sip-tester")
 AUDIO = PCAP_DIR / "g711a.pcap"
-_ports = itertools.count(int(os.environ.get("CC_TEST_PORT_BASE", "21000")) + (os.getpid() % 50) * 400, 10)
+# Below the kernel's ephemeral range (32768+), where any process's client socket may sit.
+_ports = itertools.count(int(os.environ.get("CC_TEST_PORT_BASE", "21000")) + (os.getpid() % 10) * 800, 10)
+
+
+def _free(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+    return True
 
 
 def next_ports() -> tuple[int, int]:
-    """(sip port, rtp port) unused by any other SIPp of this test run."""
-    p = next(_ports)
-    return p, p + 2
+    """(sip port, rtp port) unused by any other SIPp of this test run, and free right now (a
+    port some other process holds made SIPp fail with "Unable to bind main socket")."""
+    while True:
+        p = next(_ports)
+        if all(_free(q) for q in (p, p + 1, p + 2, p + 3)):
+            return p, p + 2
 
 
 SDP = """v=0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import base64
+import math
 import wave
 from pathlib import Path
 
@@ -308,12 +311,11 @@ async def test_a_waiting_caller_hears_music_then_the_announcement_then_music_aga
     """What reaches the caller, measured: an ARI snoop on the caller's channel (spy=out: the audio
     Asterisk sends to the caller) recorded by a test application of its own. Support announces the
     position after 10 s. The old defect left callers in silence after an announcement."""
-    import audioop  # deprecated in 3.13; fine on the lab's 3.11
-
     import aiohttp
 
     base = lab["CC_ARI_URL"]
-    auth = {"Authorization": aiohttp.BasicAuth(lab["CC_ARI_USER"], lab["CC_ARI_PASSWORD"]).encode()}
+    basic = base64.b64encode(f"{lab['CC_ARI_USER']}:{lab['CC_ARI_PASSWORD']}".encode()).decode()
+    auth = {"Authorization": f"Basic {basic}"}
     name = f"hears-{caller_number}"
     async with aiohttp.ClientSession(headers=auth) as http:
         ws = await http.ws_connect(base.replace("http", "ws", 1) + "/ari/events?app=cc-test-ears")
@@ -344,8 +346,10 @@ async def test_a_waiting_caller_hears_music_then_the_announcement_then_music_aga
     with wave.open(str(path)) as w:
         frames, width, rate = w.readframes(w.getnframes()), w.getsampwidth(), w.getframerate()
     path.unlink()
-    step = rate * width // 2  # half-second windows
-    rms = [audioop.rms(frames[i:i + step], width) for i in range(0, len(frames) - step + 1, step)]
+    assert width == 2
+    samples = array.array("h", frames)
+    step = rate // 2  # half-second windows
+    rms = [math.sqrt(sum(x * x for x in samples[i:i + step]) / step) for i in range(0, len(samples) - step + 1, step)]
     assert len(rms) >= 36, len(rms)  # ~20 s recorded
     silent_run = longest = 0
     for level in rms:
