@@ -1,0 +1,1 @@
+"""Outbound campaigns: campaigns, their leads and do-not-call lists (issue #7)."""
