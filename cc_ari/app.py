@@ -26,6 +26,7 @@ from cc_ari.calls.records import CallRecords
 from cc_ari.calls.router import StasisRouter
 from cc_ari.calls.service import CallService
 from cc_ari.connect.service import Connector
+from cc_ari.db.campaigns import CampaignStore
 from cc_ari.db.store import CallStore
 from cc_ari.fallback.members import FallbackMembers
 from cc_ari.queueing.service import QueueService
@@ -36,6 +37,7 @@ from cc_ari.telephony.control import CallControl, HoldingBridges
 from cc_ari.telephony.recording import MixMonitorRecorder
 from cc_ari.telephony.registry import ChannelRegistry
 from cc_ari.web.api import Api, build_app
+from cc_ari.web.campaigns import CampaignApi
 
 log = structlog.get_logger("cc_ari.app")
 
@@ -122,7 +124,8 @@ async def serve(settings: Settings) -> None:
                 "live_calls": len(calls.calls())}
 
     api = Api(agents, calls, reach, health=health, ami_events=ami.recent_events,
-              faults=events if settings.fault_injection else None)
+              faults=events if settings.fault_injection else None,
+              more=[CampaignApi(CampaignStore(store))])
     runner = web.AppRunner(build_app(api, settings.api_tokens), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)

@@ -735,6 +735,10 @@ class CallStore:
         return await asyncpg.create_pool(self._dsn, min_size=1, max_size=4, timeout=self._timeout,
                                          command_timeout=self._timeout)
 
+    async def pool(self) -> Any:
+        """The connection pool, for the other stores of cc_ari/db/ (campaigns)."""
+        return await self._ensure_pool()
+
     async def _ensure_pool(self) -> Any:
         if self._pool is None:
             async with self._pool_lock:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -126,12 +126,17 @@ def agent_json(a: Agent, online: bool, now: float) -> dict[str, Any]:
     }
 
 
+class Routes(Protocol):
+    def routes(self, app: web.Application) -> None: ...
+
+
 class Api:
     def __init__(self, agents: AgentService, calls: CallService, reach: Reachability, *,
                  health: Callable[[], dict[str, Any]],
                  ami_events: Callable[[int | None], list[dict[str, Any]]] = lambda _n: [],
-                 faults: AriEvents | None = None) -> None:
+                 faults: AriEvents | None = None, more: Sequence[Routes] = ()) -> None:
         self._agents = agents
+        self._more = tuple(more)  # other route groups (campaigns)
         self._calls = calls
         self._reach = reach
         self._health = health
@@ -151,6 +156,8 @@ class Api:
         app.router.add_get("/api/ami/events", self.ami_events)
         if self._faults is not None:
             app.router.add_post("/api/debug/faults", self.inject_fault)
+        for group in self._more:
+            group.routes(app)
 
     @staticmethod
     def _control(request: web.Request) -> None:
