@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run stop test status deps venv lint unit e2e bench bench-soak bench-lab clean
+.PHONY: run stop test status deps venv lint unit e2e bench bench-soak bench-lab bench-dialer clean
 
 run: deps venv
 	$(PYTHON) scripts/lab.py run
@@ -31,6 +31,10 @@ bench-soak: venv
 
 bench-lab: venv
 	$(BIN)/python -m bench.lab $(ARGS)
+
+# Pacing policies on the dialer simulator, no lab (ARGS="--quick", "--seeds 20 --hours 2")
+bench-dialer: venv
+	$(BIN)/python -m bench.dialer $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check cc_ari tests scripts bench

@@ -18,7 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     check = sub.add_parser("check-config", help="validate the call-flow file and exit")
     check.add_argument("path", nargs="?")
+    dialer = sub.add_parser("dialer", help="outbound dialing tools").add_subparsers(dest="dialer_cmd", required=True)
+    simulate = dialer.add_parser("simulate", help="compare pacing policies on a simulated campaign")
+    from cc_ari.dialer import cli as dialer_cli
+
+    dialer_cli.add_arguments(simulate)
     args = parser.parse_args(argv)
+    if args.cmd == "dialer":
+        return dialer_cli.run(simulate, args)
 
     if args.cmd == "check-config":
         from pathlib import Path

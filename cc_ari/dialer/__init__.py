@@ -1,0 +1,1 @@
+"""Outbound dialing: pacing policies (pure) and the simulator that compares them."""

@@ -1,0 +1,184 @@
+"""Pacing policies on hand-made snapshots, and the distribution math under them."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from itertools import product
+
+import pytest
+
+from cc_ari.dialer.pacing import (
+    AdaptiveDialLevel,
+    BusyAgent,
+    Predictive,
+    Progressive,
+    Snapshot,
+    binomial_pmf,
+    expected_excess,
+    live_given_ringing,
+    poisson_excess,
+    poisson_pmf,
+    tail_above,
+)
+
+
+def snap(**changes: object) -> Snapshot:
+    """20 agents an hour into a campaign with budget left: 2 ready, 16 talking, 2 in wrap-up."""
+    base = Snapshot(
+        now=3600.0, ready_agents=2,
+        busy_agents=tuple([BusyAgent("talking", 60.0)] * 16 + [BusyAgent("wrapup", 5.0)] * 2),
+        ringing=(1.0, 3.0), waiting_live=0, period_seconds=3600.0, period_elapsed=3600.0,
+        attempts=1500, live_answers=360, machine_answers=220, drops=2, aht=180.0, wrap=10.0,
+        answer_time=8.0, answer_cdf=(), p_live=0.25, p_live_samples=1000, p_machine=0.15, p_no_answer=0.5,
+        ring_timeout=20.0,
+        abandon_target=0.03)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+# -- distributions
+
+
+@pytest.mark.parametrize("n, p", [(1, 0.5), (10, 0.25), (40, 0.9), (200, 0.03), (7, 0.0), (7, 1.0)])
+def test_binomial_pmf_matches_the_formula(n: int, p: float) -> None:
+    lo, pmf = binomial_pmf(n, p)
+    assert math.isclose(sum(pmf), 1.0, rel_tol=1e-9)
+    for i, value in enumerate(pmf):
+        k = lo + i
+        assert math.isclose(value, math.comb(n, k) * p**k * (1 - p) ** (n - k), rel_tol=1e-9, abs_tol=1e-15)
+
+
+def test_binomial_pmf_of_a_large_count_does_not_underflow() -> None:
+    lo, pmf = binomial_pmf(5000, 0.5)
+    assert lo > 0 and math.isclose(sum(pmf), 1.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("mean", [0.0, 0.3, 4.0, 60.0])
+def test_poisson_pmf_matches_the_formula(mean: float) -> None:
+    lo, pmf = poisson_pmf(mean)
+    assert math.isclose(sum(pmf), 1.0, rel_tol=1e-9)
+    for i, value in enumerate(pmf):
+        k = lo + i
+        assert math.isclose(value, mean**k * math.exp(-mean) / math.factorial(k), rel_tol=1e-9, abs_tol=1e-15)
+
+
+def test_bad_distribution_parameters_are_refused() -> None:
+    with pytest.raises(ValueError):
+        binomial_pmf(3, 1.5)
+    with pytest.raises(ValueError):
+        poisson_pmf(-1.0)
+
+
+def test_binomial_tail() -> None:
+    dist = binomial_pmf(4, 0.5)
+    assert math.isclose(tail_above(dist, 2), 5 / 16)
+    assert tail_above(dist, 4) == 0.0
+    assert math.isclose(tail_above(dist, -1), 1.0)
+
+
+def test_expected_excess_is_the_brute_force_sum() -> None:
+    lives, free = binomial_pmf(12, 0.3), binomial_pmf(5, 0.6)
+    brute = sum(pl * pf * max(0, lives[0] + i - free[0] - j)
+                for i, pl in enumerate(lives[1]) for j, pf in enumerate(free[1]))
+    assert math.isclose(expected_excess(lives, free), brute, rel_tol=1e-9)
+    assert expected_excess((0, [1.0]), free) == 0.0
+
+
+@pytest.mark.parametrize("mean, level", [(0.5, 0.0), (2.0, 1.0), (2.0, 1.5), (6.0, 3.2), (3.0, 40.0), (0.0, 2.0)])
+def test_poisson_excess_is_the_brute_force_sum(mean: float, level: float) -> None:
+    lo, pmf = poisson_pmf(mean)
+    brute = sum(p * max(0.0, lo + i - level) for i, p in enumerate(pmf))
+    assert math.isclose(poisson_excess(mean, level), brute, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_a_call_ringing_longer_is_less_likely_live_and_never_after_the_timeout() -> None:
+    s = snap()
+    values = [live_given_ringing(s, e) for e in (0.0, 2.0, 5.0, 10.0, 19.0)]
+    assert values[0] == pytest.approx(0.25 / 0.9)  # busy lines taken as known at once: cautious
+    assert values == sorted(values, reverse=True)
+    assert live_given_ringing(s, 20.0) == 0.0
+
+
+# -- progressive
+
+
+@pytest.mark.parametrize("ready, ringing, expected", [(5, 2, 3), (5, 0, 5), (1, 3, 0), (0, 0, 0), (4, 4, 0)])
+def test_progressive_keeps_one_call_per_ready_agent(ready: int, ringing: int, expected: int) -> None:
+    assert Progressive().calls_to_place(snap(ready_agents=ready, ringing=(2.0,) * ringing)) == expected
+
+
+# -- adaptive
+
+
+def test_adaptive_raises_its_level_under_the_target_and_cuts_it_over() -> None:
+    policy = AdaptiveDialLevel(step=0.1, cut=0.5, adjust_seconds=10.0)
+    policy.calls_to_place(snap(now=0.0, drops=0))
+    for t in range(1, 6):
+        policy.calls_to_place(snap(now=10.0 * t, drops=0))
+    assert policy.level == pytest.approx(1.5)
+    assert policy.calls_to_place(snap(now=60.0, drops=0, ready_agents=4, ringing=())) == 6
+    policy.calls_to_place(snap(now=70.0, drops=30))
+    assert policy.level == pytest.approx(1.1)
+
+
+def test_adaptive_level_never_goes_under_one() -> None:
+    policy = AdaptiveDialLevel(adjust_seconds=1.0)
+    for t in range(20):
+        policy.calls_to_place(snap(now=float(t), drops=100))
+    assert policy.level == 1.0
+
+
+# -- predictive
+
+
+def test_predictive_dials_more_than_progressive_when_it_has_budget() -> None:
+    s = snap()
+    assert Predictive().calls_to_place(s) > Progressive().calls_to_place(s)
+
+
+@pytest.mark.parametrize("changes", [
+    {"drops": 11},  # measured rate at the target
+    {"drops": 40},  # over it
+    {"live_answers": 40, "drops": 0},  # 0.03 * cautious 23 lives: less than one whole drop left
+    {"live_answers": 0, "drops": 0, "period_elapsed": 0.0},  # nothing measured yet
+])
+def test_predictive_is_progressive_when_the_abandon_budget_is_spent(changes: dict[str, object]) -> None:
+    for ready, ringing in [(2, ()), (5, (1.0,)), (0, (3.0, 4.0))]:
+        s = snap(ready_agents=ready, ringing=ringing, **changes)
+        assert Predictive().drops_left(s) < 1.0
+        assert Predictive().calls_to_place(s) == Progressive().calls_to_place(s)
+
+
+def test_predictive_places_more_when_many_agents_will_free_up() -> None:
+    talking = snap(ready_agents=0, ringing=(), busy_agents=(BusyAgent("talking", 5.0),) * 20)
+    freeing = snap(ready_agents=0, ringing=(),
+                   busy_agents=(BusyAgent("talking", 5.0),) * 12 + (BusyAgent("wrapup", 8.0),) * 8)
+    assert Predictive().calls_to_place(freeing) > Predictive().calls_to_place(talking)
+
+
+def test_agents_about_to_pause_are_not_counted_as_freeing() -> None:
+    staying = snap(ready_agents=0, ringing=(), busy_agents=(BusyAgent("wrapup", 8.0),) * 8)
+    leaving = snap(ready_agents=0, ringing=(), busy_agents=(BusyAgent("wrapup", 8.0, leaving=True),) * 8)
+    assert Predictive().calls_to_place(leaving) == 0 < Predictive().calls_to_place(staying)
+
+
+def test_predictive_places_fewer_calls_as_p_live_grows() -> None:
+    for ready, wraps in product((0, 3, 8), (0, 4)):
+        busy = (BusyAgent("talking", 30.0),) * 10 + (BusyAgent("wrapup", 6.0),) * wraps
+        counts = [Predictive().calls_to_place(snap(ready_agents=ready, busy_agents=busy, p_live=p,
+                                                   p_no_answer=0.85 - p))
+                  for p in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7)]
+        assert counts == sorted(counts, reverse=True), (ready, wraps, counts)
+
+
+def test_predictive_is_deterministic() -> None:
+    s = snap(ready_agents=3, ringing=(0.5, 4.0, 9.0), answer_cdf=tuple(min(1.0, i / 12) for i in range(1, 21)))
+    first = Predictive().calls_to_place(s)
+    assert all(Predictive().calls_to_place(s) == first for _ in range(3))
+    policy = Predictive()
+    assert [policy.calls_to_place(s) for _ in range(3)] == [first] * 3
+
+
+def test_predictive_never_adds_calls_when_answered_calls_already_wait() -> None:
+    s = snap(ready_agents=0, waiting_live=3, busy_agents=(BusyAgent("talking", 5.0),) * 20)
+    assert Predictive().calls_to_place(s) == 0
