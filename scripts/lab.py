@@ -350,7 +350,9 @@ def port_free(host: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
 def require_ports_free(what: str, ports: list[tuple[str, str, str, int]]) -> None:
     """(variable, host, port, kind) each free, or a LabError naming the port and its variable."""
     for var, host, port, kind in ports:
-        if not port_free(host, int(port), kind):
+        # A process just killed may hold its sockets a moment longer (its threads still exiting
+        # while its main thread already shows as a zombie): give it a few seconds.
+        if not wait_until(lambda h=host, p=int(port), k=kind: port_free(h, p, k), 5, 0.1):
             proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
             raise LabError(what, f"{proto} port {host}:{port} is already in use by another program",
                            f"stop that program, or pick another port: {var}=<port> make run")
