@@ -221,7 +221,8 @@ class Predictive:
 
     Placing: the largest n such that the n-th new call's extra expected drops, D(n) - D(n-1),
     stay under `marginal` * target * p_live (its drop risk per live answer, so the calls most
-    likely to meet an agent go first), and D(n) itself under `budget_share` of the budget left.
+    likely to meet an agent go first), and D(n) itself under D(0) (what the calls in flight
+    already risk) plus `budget_share` of the budget left after that.
     D is convex in n, so n is found by galloping then bisection.
 
     Live answers are counted with p_live raised by `z_live` standard errors of its estimate.
@@ -229,14 +230,15 @@ class Predictive:
     Budget: over a period the campaign may drop `target` of its live answers. The live answers of
     a whole period are estimated from the rate so far, cautiously: minus `z` standard deviations
     (of the rate, known from the answers counted, and of a period's count around it); what is left
-    after the drops already counted is the budget. With less than one whole drop
-    left, or the measured rate at/over the target, the policy is progressive.
+    after the drops already counted is the budget. With less than one whole drop left once the
+    calls in flight have taken their expected drops, or the measured rate at/over the target, the
+    policy is progressive.
     """
 
     name = "predictive"
 
     def __init__(self, *, grace: float = 2.0, marginal: float = 2.0, budget_share: float = 0.3,
-                 z: float = 1.5, z_live: float = 1.0, min_elapsed: float = 600.0, max_calls: int = 1000) -> None:
+                 z: float = 1.5, z_live: float = 2.0, min_elapsed: float = 600.0, max_calls: int = 1000) -> None:
         self._step = max(grace, 0.5)
         self._marginal = marginal
         self._budget_share = budget_share
@@ -262,15 +264,21 @@ class Predictive:
         left = self.drops_left(snap)
         if left < 1.0 or snap.p_live <= 0.0:
             return progressive
-        cap = self._budget_share * left
         step = self._marginal * snap.abandon_target * snap.p_live
         p_high = self.p_live_high(snap)
         forecast = self.forecast(dataclasses.replace(snap, p_live=p_high))
 
+        def drops(n: int) -> float:
+            return self.expected_drops(forecast, snap.ready_agents, snap.waiting_live, n * p_high)
+
+        committed = drops(progressive)  # expected drops of the calls already in flight
+        if left - committed < 1.0:
+            return progressive
+        cap = committed + self._budget_share * (left - committed)
+
         def fits(n: int) -> bool:  # the n-th call may be placed (its marginal drops are convex in n)
-            drops = self.expected_drops(forecast, snap.ready_agents, snap.waiting_live, n * p_high)
-            before = self.expected_drops(forecast, snap.ready_agents, snap.waiting_live, (n - 1) * p_high)
-            return drops <= cap and drops - before <= step
+            after = drops(n)
+            return after <= cap and after - drops(n - 1) <= step
 
         good, bad, probe = progressive, progressive + self._max_calls + 1, 1
         while good + probe < bad:  # galloping...

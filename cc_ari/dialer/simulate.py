@@ -173,7 +173,9 @@ def progressive_talk_share(params: SimParams) -> float:
 class Oracle:
     """Knows every future call's outcome, answer and talk time, and when each agent will be free:
     dials the non-live calls at once (they cost no agent time) and each live one so that it is
-    answered when the next agent not yet promised to a live answer becomes free. Simulator only."""
+    answered when the next agent not yet promised to a live answer becomes free. Simulator only.
+    It sees a pause pending on a busy agent, not a break that starts while an agent is ready, so
+    with breaks it can drop a rare call."""
 
     name = "oracle"
 
