@@ -17,17 +17,21 @@ from aiohttp import web
 from cc_ari import callflow
 from cc_ari.agents.reachability import Reachability
 from cc_ari.agents.service import AgentService
+from cc_ari.agents.sessions import SESSION_APP_ARG, AgentSessions
 from cc_ari.ami.client import AmiClient
 from cc_ari.ami.models import AmiEvent, ContactStatus
 from cc_ari.ari.client import AriClient, AriEvents
+from cc_ari.ari.models import StasisStart
 from cc_ari.calls.handlers import AriHandlers
 from cc_ari.calls.inbound import INBOUND_APP_ARG, InboundFlow
 from cc_ari.calls.records import CallRecords
 from cc_ari.calls.router import StasisRouter
 from cc_ari.calls.service import CallService
 from cc_ari.connect.service import Connector
-from cc_ari.db.campaigns import CampaignStore
+from cc_ari.db.campaigns import CampaignStore, DialerStore
 from cc_ari.db.store import CallStore
+from cc_ari.dialer.outbound import AMD_APP_ARG, DROP_CONTEXT, OUTBOUND_APP_ARG, TRUNK, OutboundFlow
+from cc_ari.dialer.service import Dialer
 from cc_ari.fallback.members import FallbackMembers
 from cc_ari.queueing.service import QueueService
 from cc_ari.reporting.reconcile import CelReconciler
@@ -38,6 +42,7 @@ from cc_ari.telephony.recording import MixMonitorRecorder
 from cc_ari.telephony.registry import ChannelRegistry
 from cc_ari.web.api import Api, build_app
 from cc_ari.web.campaigns import CampaignApi
+from cc_ari.web.dialer import DialerApi
 
 log = structlog.get_logger("cc_ari.app")
 
@@ -95,13 +100,31 @@ async def serve(settings: Settings) -> None:
     records = CallRecords(store)
     ami = AmiClient(settings.ami_host, settings.ami_port, settings.ami_user, settings.ami_password,
                     timeout=settings.request_timeout, events="system,call,agent,reporting")
+    recorder = MixMonitorRecorder(ami, settings.asterisk_recordings_dir)
+    sessions = AgentSessions(control, agents, store)
     connector = Connector(control, agents, records, recordings_dir=settings.recordings_dir,
-                          recorder=MixMonitorRecorder(ami, settings.asterisk_recordings_dir))
+                          recorder=recorder, sessions=sessions)
     inbound = InboundFlow(control, holding, queues, connector, agents, records, flow)
     calls = CallService(control, holding, queues, inbound, agents, records, store)
+    campaign_store = CampaignStore(store)
+    outbound = OutboundFlow(control, agents, sessions, records, trunk=TRUNK, recordings_dir=settings.recordings_dir,
+                            recorder=recorder)
+    calls.register_flow("outbound", outbound)
+    dialer = Dialer(campaign_store, DialerStore(store), store, control, calls, agents, sessions, queues, outbound)
+    calls.adopters[SESSION_APP_ARG] = sessions.adopt
+    calls.adopters[OUTBOUND_APP_ARG] = dialer.adopt
+    calls.adopters[AMD_APP_ARG] = dialer.adopt  # back from AMD, in our app
     router_tasks = Tasks("router")
     router = StasisRouter(control, router_tasks)
     router.register(INBOUND_APP_ARG, calls.on_inbound)
+
+    def amd_orphan(ev: StasisStart) -> None:
+        """Back from AMD after a restart, the call unknown to this process: the dialplan's
+        safe-harbor message (the person is not left in silence)."""
+        router_tasks.spawn(control.ari.continue_in_dialplan(ev.channel.id, DROP_CONTEXT, "s"),
+                           f"amd-orphan-{ev.channel.id}")
+
+    router.register(AMD_APP_ARG, amd_orphan)
     handlers = AriHandlers(control, router, calls, reach)
     events = AriEvents(ari, settings.ari_url, on_event=handlers.on_event, on_connect=handlers.on_connect,
                        on_disconnect=handlers.on_disconnect)
@@ -123,9 +146,14 @@ async def serve(settings: Settings) -> None:
         return {"ari": events.connected.is_set(), "ami": ami.connected.is_set(), "database": store.healthy,
                 "live_calls": len(calls.calls())}
 
+    async def unknown_campaigns(names: list[str]) -> list[str]:
+        known = {c.name for c in await campaign_store.all()}
+        return [n for n in names if n not in known]
+
     api = Api(agents, calls, reach, health=health, ami_events=ami.recent_events,
               faults=events if settings.fault_injection else None,
-              more=[CampaignApi(CampaignStore(store))])
+              more=[CampaignApi(campaign_store, live=dialer.live, changed=dialer.campaign_changed), DialerApi(dialer)],
+              unknown_campaigns=unknown_campaigns, agent_extra=dialer.agent_view)
     runner = web.AppRunner(build_app(api, settings.api_tokens), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
@@ -141,6 +169,7 @@ async def serve(settings: Settings) -> None:
     writer = asyncio.create_task(_supervise("db_writer", store.run), name="db_writer")
     decisions = Tasks("service")  # stopped first at shutdown: no new offers, no new resyncs
     decisions.spawn(_supervise("dispatcher", queues.run), "dispatcher")
+    decisions.spawn(_supervise("dialer", dialer.run), "dialer")
     decisions.spawn(_supervise("reconcile", lambda: calls.run_reconcile(settings.reconcile_interval,
                                                                         events.connected.is_set)), "reconcile")
     background = Tasks("service-io")
@@ -159,6 +188,8 @@ async def serve(settings: Settings) -> None:
         # Live calls: waiting callers to the fallback; conversations stay bridged for the next cc_ari.
         # The ARI events keep flowing meanwhile, so the final rows have their hangup causes.
         await calls.close()
+        await sessions.aclose()
+        await dialer.aclose()
         await router_tasks.cancel_all()
         await background.cancel_all()
         await ami.close()

@@ -31,6 +31,7 @@ class Agent:
     name: str
     state: AgentState = AgentState.LOGGED_OUT
     queues: frozenset[str] = frozenset()
+    campaigns: frozenset[str] = frozenset()  # outbound campaigns served (blended with `queues`)
     skills: Mapping[str, int] = field(default_factory=dict)
     pause_reason: str | None = None
     since: float = 0.0  # when the current state began (monotonic seconds)
@@ -40,11 +41,12 @@ class Agent:
     wrapup_until: float | None = None
 
     # --- requests from the API ---------------------------------------------------------
-    def login(self, queues: frozenset[str], skills: Mapping[str, int], now: float) -> Agent:
+    def login(self, queues: frozenset[str], skills: Mapping[str, int], now: float,
+              campaigns: frozenset[str] = frozenset()) -> Agent:
         if self.state in BUSY or self.state is AgentState.WRAPUP:
             # Re-login while busy: change queues, keep the call.
-            return replace(self, queues=queues, skills=dict(skills), pending=None)
-        return replace(self, state=AgentState.READY, queues=queues, skills=dict(skills),
+            return replace(self, queues=queues, campaigns=campaigns, skills=dict(skills), pending=None)
+        return replace(self, state=AgentState.READY, queues=queues, campaigns=campaigns, skills=dict(skills),
                        pause_reason=None, since=now, idle_since=now, pending=None)
 
     def pause(self, reason: str, now: float) -> Agent:
@@ -68,7 +70,8 @@ class Agent:
     def logout(self, now: float) -> Agent:
         if self.state in BUSY:
             return replace(self, pending="logout")
-        return replace(self, state=AgentState.LOGGED_OUT, queues=frozenset(), pause_reason=None,
+        return replace(self, state=AgentState.LOGGED_OUT, queues=frozenset(), campaigns=frozenset(),
+                       pause_reason=None,
                        since=now, wrapup_until=None, pending=None)
 
     # --- call events ---------------------------------------------------------------------
@@ -97,7 +100,7 @@ class Agent:
     def _after_call(self, now: float, wrapup: float) -> Agent:
         # Out of the busy states first, so a pending request is applied, not re-deferred.
         base = replace(self, call_id=None, state=AgentState.READY, pending=None)
-        if self.pending == "logout" or not self.queues:
+        if self.pending == "logout" or not (self.queues or self.campaigns):
             return base.logout(now)
         if self.pending and self.pending.startswith("pause:"):
             return base.pause(self.pending.split(":", 1)[1], now)
@@ -112,3 +115,6 @@ class Agent:
 
     def available_for(self, queue: str) -> bool:
         return self.state is AgentState.READY and queue in self.queues
+
+    def available_for_campaign(self, campaign: str) -> bool:
+        return self.state is AgentState.READY and campaign in self.campaigns

@@ -65,16 +65,18 @@ class AgentService:
             if name not in self._agents:
                 continue
             queues = frozenset(q for q in row.get("queues") or () if q in self._queues)
+            campaigns = frozenset(row.get("campaigns") or ())
             state = row["state"]
-            if state == AgentState.LOGGED_OUT or not queues:
+            if state == AgentState.LOGGED_OUT or not (queues or campaigns):
                 continue
             raw_skills = row.get("skills") or {}
             skills = json.loads(raw_skills) if isinstance(raw_skills, str) else dict(raw_skills)
-            agent = Agent(name=name).login(queues, skills, now)
+            agent = Agent(name=name).login(queues, skills, now, campaigns)
             if state == AgentState.PAUSED:
                 agent = agent.pause(row.get("pause_reason") or "paused", now)
             self._agents[name] = agent
-            log.info("agent_restored", agent=name, state=str(agent.state), queues=sorted(queues))
+            log.info("agent_restored", agent=name, state=str(agent.state), queues=sorted(queues),
+                     campaigns=sorted(campaigns))
 
     def _set(self, new: Agent, *, reason: str | None = None, call_id: str | None = None) -> None:
         old = self._agents[new.name]
@@ -85,19 +87,22 @@ class AgentService:
                 timer.cancel()
         if new.state is AgentState.WRAPUP and new.wrapup_until is not None:
             self._schedule_wrapup(new)
-        if (old.state, old.queues, old.pause_reason) != (new.state, new.queues, new.pause_reason):
+        if (old.state, old.queues, old.campaigns, old.pause_reason) != (new.state, new.queues, new.campaigns,
+                                                                        new.pause_reason):
             now = datetime.now(UTC)
             self._store.agent_event(
                 uuid.uuid4().hex, agent=new.name, state=str(new.state), reason=reason or new.pause_reason,
-                queues=sorted(new.queues), call_id=call_id or new.call_id or old.call_id, at=now)
+                queues=sorted(new.queues), call_id=call_id or new.call_id or old.call_id, at=now,
+                campaigns=sorted(new.campaigns))
             self._store.agent_state(new.name, state=str(new.state), queues=sorted(new.queues),
-                                    skills=dict(new.skills), pause_reason=new.pause_reason)
+                                    skills=dict(new.skills), pause_reason=new.pause_reason,
+                                    campaigns=sorted(new.campaigns))
             log.info("agent_state", agent=new.name, state=str(new.state), previous=str(old.state),
                      reason=reason or new.pause_reason)
         if new.state is AgentState.READY and old.state is not AgentState.READY:
             self.on_available()
-        if (old.state, old.queues, old.pause_reason, old.pending) != (new.state, new.queues, new.pause_reason,
-                                                                      new.pending):
+        if (old.state, old.queues, old.campaigns, old.pause_reason, old.pending) != (
+                new.state, new.queues, new.campaigns, new.pause_reason, new.pending):
             for listener in self.listeners:
                 listener(new)
 
@@ -116,14 +121,17 @@ class AgentService:
         self._set(self._agents[name].wrapup_done(self._clock()), reason="wrapup_done")
 
     # --- API requests ---------------------------------------------------------------------
-    def login(self, name: str, queues: list[str], skills: Mapping[str, int] | None = None) -> Agent:
+    def login(self, name: str, queues: list[str], skills: Mapping[str, int] | None = None,
+              campaigns: list[str] | None = None) -> Agent:
+        """Log in to queues and/or campaigns (campaign names are checked by the caller)."""
         agent = self.get(name)
         unknown = [q for q in queues if q not in self._queues]
         if unknown:
             raise UnknownQueue(unknown)
-        if not queues:
-            raise InvalidTransition("log in to at least one queue")
-        self._set(agent.login(frozenset(queues), dict(skills or {}), self._clock()), reason="login")
+        if not queues and not campaigns:
+            raise InvalidTransition("log in to at least one queue or campaign")
+        self._set(agent.login(frozenset(queues), dict(skills or {}), self._clock(), frozenset(campaigns or ())),
+                  reason="login")
         return self._agents[name]
 
     def pause(self, name: str, reason: str) -> Agent:
@@ -172,6 +180,14 @@ class AgentService:
 
     def call_ended(self, name: str, wrapup: float) -> None:
         self._set(self.get(name).call_ended(self._clock(), wrapup), reason="call_ended")
+
+    def end_wrapup(self, name: str) -> bool:
+        """The agent closed their wrap-up (a disposition): ready now. False when not in wrap-up."""
+        agent = self.get(name)
+        if agent.state is not AgentState.WRAPUP:
+            return False
+        self._set(agent.wrapup_done(self._clock()), reason="disposition")
+        return True
 
     def adopt_call(self, name: str, call_id: str) -> None:
         """After a restart: the agent is found talking on a call cc_ari adopts."""

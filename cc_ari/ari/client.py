@@ -276,7 +276,10 @@ class AriEvents:
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("ari_connect_failed", error=repr(exc), retry_in=backoff)
+                # Never the exception's repr: a handshake error carries the request's headers, and
+                # with them the ARI credentials.
+                status = getattr(exc, "status", None)
+                log.warning("ari_connect_failed", error=type(exc).__name__, status=status, retry_in=backoff)
             except Exception:
                 log.exception("ari_event_loop_error")
             finally:

@@ -159,12 +159,13 @@ class InboundFlow:
                 self._queues.wake()
 
     async def _connected(self, call: Call) -> None:
-        assert call.agent is not None and call.agent_channel is not None
+        assert call.agent is not None and (call.agent_channel is not None or call.via_session)
         self._queues.leave(call)
         call.answered_at = utcnow()
         self._agents.answered(call.agent)
         self._records.update(call, agent=call.agent, answered_at=call.answered_at)
-        self._records.leg(call, call.legs[call.agent_channel])
+        if call.agent_channel is not None:
+            self._records.leg(call, call.legs[call.agent_channel])
         log.info("call_answered", agent=call.agent, queue=call.queue,
                  wait_s=round(time.monotonic() - call.queued_mono, 3))
         if call.announcement is not None:

@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cc_ari.telephony.models import Leg, Offer, Resync, Session, SessionEvent
+from cc_ari.telephony.models import Leg, Offer, Resync, Session, SessionEvent, utcnow
 
 __all__ = ["Call", "CallEvent", "Leg", "Offer", "Phase", "Resync"]
 
@@ -54,11 +54,31 @@ class Call:
     resumed: bool = False  # picked up again after a restart (IVR replayed / queue re-entered)
     announcement: str | None = None  # playback id of a position announcement in progress
     handled_by: str = "cc_ari"
+    # Outbound (the dialer): the campaign and lead, AMD's verdict, and how the agent was reached.
+    campaign: str | None = None
+    lead_id: str | None = None
+    lead: dict[str, object] = field(default_factory=dict)  # the lead's custom fields, for the agent
+    amd_result: str | None = None
+    amd_seconds: float | None = None
+    connect_seconds: float | None = None
+    wrapup: float | None = None  # the agent's wrap-up after this call (None: the queue's)
+    via_session: bool = False  # the agent is in a persistent session: their channel is not this call's
     _leg_seq: int = 0
 
     @property
     def legs(self) -> dict[str, Leg]:
         return self.session.legs
+
+    @property
+    def talking(self) -> bool:
+        return self.phase is Phase.TALKING
+
+    @property
+    def outbound(self) -> bool:
+        return self.direction == "outbound"
+
+    def seconds_since(self, at: datetime | None) -> float | None:
+        return None if at is None else round((utcnow() - at).total_seconds(), 3)
 
     @property
     def caller_leg(self) -> Leg:

@@ -20,7 +20,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -46,6 +46,17 @@ FALLBACK_CONTEXT = "cc-fallback"
 TALK_BRIDGE_PREFIX = "cc-call-"
 RESYNC_MARGIN_SECONDS = 5.0  # legs younger than this are not judged vanished by a resync
 RESYNC_TIMEOUT_SECONDS = 30.0  # listing 800+ channels takes Asterisk seconds under load
+
+
+class Flow(Protocol):
+    """What runs a call of one direction (inbound: IVR -> queue -> agent; outbound: the dialer's)."""
+
+    async def run(self, call: Call) -> None: ...
+
+
+# Adopts a channel of another kind left in our app by a previous process (agent sessions,
+# outbound customers): True when taken back, False to have it hung up.
+Adopter = Callable[[Channel, Sequence[str], Sequence[Bridge]], Awaitable[bool]]
 
 
 def _epoch(raw: str | None) -> datetime | None:
@@ -81,6 +92,12 @@ class CallService:
         self._finishing = Tasks("call-finish")
         self._adopting: set[str] = set()
         self._closing = False
+        self._flows: dict[str, Flow] = {"inbound": inbound}
+        self.adopters: dict[str, Adopter] = {}  # Stasis argument kind -> who takes such orphans back
+        self.on_final: list[Callable[[Call], None]] = []  # told of each call's final rows (the dialer)
+
+    def register_flow(self, direction: str, flow: Flow) -> None:
+        self._flows[direction] = flow
 
     # ------------------------------------------------------------------ views
     def calls(self) -> list[Call]:
@@ -101,6 +118,18 @@ class CallService:
         self._records.started(call)
         self._spawn(call)
 
+    def start(self, call: Call) -> None:
+        """A call another service created (the dialer's outbound calls): tracked, logged and run
+        by its direction's flow like any other."""
+        self._calls[call.call_id] = call
+        self._registry.claim(call.call_id, call.session)
+        self._records.started(call)
+        self._spawn(call)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
     def _new_call(self, ch: Channel, dnis: str) -> Call:
         started = ch.created or utcnow()
         session = Session(anchor=ch.id)
@@ -115,10 +144,11 @@ class CallService:
 
     async def _run(self, call: Call) -> None:
         structlog.contextvars.bind_contextvars(call_id=call.call_id)
-        log.info("call_started", dnis=call.dnis, adopted=call.adopted, resumed=call.resumed)
+        log.info("call_started", direction=call.direction, dnis=call.dnis if not call.outbound else None,
+                 campaign=call.campaign, adopted=call.adopted, resumed=call.resumed)
         rescued = False
         try:
-            await self._inbound.run(call)
+            await self._flows[call.direction].run(call)
         except ChannelGone:
             pass
         except asyncio.CancelledError:
@@ -147,8 +177,10 @@ class CallService:
             return False
 
     async def _rescue(self, call: Call) -> bool:
-        """A handler failed (or the service stops): hand the caller to the fallback dialplan."""
-        if call.phase is Phase.TALKING or call.session.anchor_gone():
+        """A handler failed (or the service stops): hand the caller to the fallback dialplan.
+        (An outbound customer is not: the call's end hangs up, with the safe-harbor message if a
+        person answered.)"""
+        if call.phase is Phase.TALKING or call.session.anchor_gone() or call.outbound:
             return False
         if call.queue:
             await _step("leave_holding", self._holding.leave(call.queue, call.call_id))
@@ -162,12 +194,13 @@ class CallService:
         """Free the agent of this call, synchronously, before any await can fail."""
         if call.agent is None:
             return
+        wrapup = call.wrapup if call.wrapup is not None else self._queues.config(call.queue).wrapup
         if call.answered_at is not None and call.queue is not None:
             talk = (utcnow() - call.answered_at).total_seconds()
-            self._queues.handle_times.add(call.queue, talk + self._queues.config(call.queue).wrapup)
+            self._queues.handle_times.add(call.queue, talk + wrapup)
         try:
             self._agents.release(call.agent, call.call_id, answered=call.answered_at is not None,
-                                 wrapup=self._queues.config(call.queue).wrapup)
+                                 wrapup=wrapup)
         except AgentError as exc:
             log.warning("agent_release_failed", agent=call.agent, error=str(exc))
 
@@ -208,14 +241,21 @@ class CallService:
             if leg.ended_at is None and not (rescued and leg.leg_id == call.call_id):
                 leg.ended_at = utcnow()
         self._records.final(call, handed_over=rescued)
+        for hook in self.on_final:
+            try:
+                hook(call)
+            except Exception:
+                log.exception("final_hook_failed")
         self._forget(call)
         wait_s = None
         if call.queued_at is not None:
             wait_s = round(((call.answered_at or end_time) - call.queued_at).total_seconds(), 3)
         talk_s = round((end_time - call.answered_at).total_seconds(), 3) if call.answered_at else None
-        log.info("call_finished", outcome=call.outcome, queue=call.queue, agent=call.agent, dnis=call.dnis,
+        log.info("call_finished", direction=call.direction, outcome=call.outcome, queue=call.queue,
+                 campaign=call.campaign, agent=call.agent, dnis=call.dnis if not call.outbound else None,
                  wait_s=wait_s, talk_s=talk_s, last_phase=str(phase), rescued=rescued,
-                 recording=call.recording_path, handled_by=call.handled_by)
+                 recording=call.recording_path, handled_by=call.handled_by, amd=call.amd_result,
+                 amd_s=call.amd_seconds, connect_s=call.connect_seconds)
 
     def _forget(self, call: Call) -> None:
         self._registry.release_session(call.session)
@@ -288,6 +328,13 @@ class CallService:
                     if call is not None and call.phase is Phase.QUEUED:
                         requeued.append(call)
                     continue
+                adopter = self.adopters.get(kind)
+                if adopter is not None:
+                    try:
+                        if await adopter(ch, args, bridges):
+                            continue
+                    except Exception:
+                        log.exception("adopt_failed", kind=kind)
                 # An agent leg is kept only while its caller is with it (adopted with the caller).
                 bridge = talk.get(ch.id)
                 if kind == "agent" and bridge is not None and any(c != ch.id and c in by_id for c in bridge.channels):
@@ -373,8 +420,8 @@ class CallService:
         conversations stay bridged in Asterisk and are adopted by the next cc_ari."""
         self._closing = True
         for call in list(self._calls.values()):
-            if call.phase is Phase.TALKING or call.session.anchor_gone():
-                continue
+            if call.phase is Phase.TALKING or call.session.anchor_gone() or call.outbound:
+                continue  # outbound calls end through their flow's cancellation (below)
             with structlog.contextvars.bound_contextvars(call_id=call.call_id):
                 if call.agent_channel is not None:
                     await _step("hangup_agent", self._control.hangup(call.agent_channel))

@@ -12,6 +12,15 @@ STATES = ("created", "running", "paused", "stopped", "finished")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 RETRY_OUTCOMES = ("busy", "no_answer", "machine", "failed")
+# AMD()'s parameters, in its argument order, with amd.conf's defaults except the number of words:
+# Asterisk's 2 makes "Hello, John speaking" a machine (measured on the lab's Asterisk 22).
+AMD_DEFAULTS: Mapping[str, int] = {
+    "initial_silence": 2500, "greeting": 1500, "after_greeting_silence": 800, "total_analysis_time": 5000,
+    "min_word_length": 100, "between_words_silence": 50, "maximum_number_of_words": 3,
+    "silence_threshold": 256, "maximum_word_length": 5000,
+}
+CHOICES: Mapping[str, tuple[str, ...]] = {"connect_rule": ("us", "uk"), "notsure": ("person", "machine"),
+                                           "blend_priority": ("inbound", "outbound")}
 # What may happen to a campaign from each state (start / pause / stop).
 TRANSITIONS: Mapping[str, Mapping[str, str]] = {
     "start": {"created": "running", "paused": "running", "running": "running"},
@@ -37,6 +46,11 @@ class Settings:
                                                               "failed": 900})
     no_redial_after_drop: int = 72
     country: str = "US"  # numbers without "+" in lead files are read as this country's
+    wrapup: int = 120  # seconds of wrap-up after a call at most; the agent's disposition ends it sooner
+    connect_rule: str = "us"  # 2-second rule from: "us" the end of the greeting (AMD's decision), "uk" the answer
+    notsure: str = "person"  # AMD's NOTSURE is connected as a "person", or treated as a "machine"
+    blend_priority: str = "inbound"  # a blended agent free while both wait: "inbound" callers or "outbound" first
+    amd_params: Mapping[str, int] = field(default_factory=lambda: dict(AMD_DEFAULTS))
 
     def as_json(self) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(self).items()}
@@ -99,6 +113,18 @@ def parse_campaign(body: Mapping[str, Any]) -> Campaign:
         if isinstance(seconds, bool) or not isinstance(seconds, int) or not 60 <= seconds <= 30 * 86400:
             raise CampaignError(f"retry.{outcome} must be whole seconds between 60 and 2592000")
         merged_retry[outcome] = seconds
+    choices = {}
+    for key, allowed in CHOICES.items():
+        value = body.get(key, getattr(defaults, key))
+        if value not in allowed:
+            raise CampaignError(f"{key} must be one of {', '.join(allowed)}")
+        choices[key] = value
+    amd_params = body.get("amd_params", {})
+    if not isinstance(amd_params, Mapping) or set(amd_params) - set(AMD_DEFAULTS):
+        raise CampaignError(f"amd_params takes {', '.join(AMD_DEFAULTS)} (milliseconds, or counts)")
+    for key, value in amd_params.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60000:
+            raise CampaignError(f"amd_params.{key} must be an integer between 0 and 60000")
     country = body.get("country", defaults.country)
     if not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country):
         raise CampaignError("country must be a two-letter region code (e.g. US, FR)")
@@ -112,13 +138,24 @@ def parse_campaign(body: Mapping[str, Any]) -> Campaign:
         no_redial_after_drop=int(_number(body, "no_redial_after_drop", defaults.no_redial_after_drop, 72, 24 * 365,
                                          integer=True)),
         country=country,
+        wrapup=int(_number(body, "wrapup", defaults.wrapup, 0, 3600, integer=True)),
+        amd_params={**AMD_DEFAULTS, **amd_params},
+        **choices,
     )
     return Campaign(name=name, mode=mode, caller_id=caller_id, settings=settings)
 
 
 def settings_from_json(data: Mapping[str, Any]) -> Settings:
-    """Settings as stored (already validated)."""
-    return Settings(**{k: v for k, v in data.items() if k in Settings.__dataclass_fields__})
+    """Settings as stored (already validated; fields added since take their defaults)."""
+    values = {k: v for k, v in data.items() if k in Settings.__dataclass_fields__}
+    if "amd_params" in values:
+        values["amd_params"] = {**AMD_DEFAULTS, **values["amd_params"]}
+    return Settings(**values)
+
+
+def amd_arguments(settings: Settings) -> str:
+    """AMD()'s arguments for the dialplan, in Asterisk's order."""
+    return ",".join(str(settings.amd_params[k]) for k in AMD_DEFAULTS)
 
 
 def next_state(action: str, state: str) -> str:

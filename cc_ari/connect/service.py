@@ -15,12 +15,13 @@ from pathlib import Path
 import structlog
 
 from cc_ari.agents.service import AgentService
+from cc_ari.agents.sessions import AgentSessions
 from cc_ari.ari.errors import AriError
 from cc_ari.calls.models import Call
 from cc_ari.calls.records import CallRecords
 from cc_ari.telephony.control import CallControl, quote_caller_id
 from cc_ari.telephony.errors import ChannelGone, TelephonyError
-from cc_ari.telephony.models import utcnow
+from cc_ari.telephony.models import Leg, utcnow
 from cc_ari.telephony.recording import MixMonitorRecorder
 
 log = structlog.get_logger("cc_ari.connect")
@@ -52,7 +53,9 @@ class AgentLegArgs:
 
 class Connector:
     def __init__(self, control: CallControl, agents: AgentService, records: CallRecords, *,
-                 recordings_dir: Path, recorder: MixMonitorRecorder | None = None) -> None:
+                 recordings_dir: Path, recorder: MixMonitorRecorder | None = None,
+                 sessions: AgentSessions | None = None) -> None:
+        self._sessions = sessions
         self._control = control
         self._agents = agents
         self._records = records
@@ -63,6 +66,13 @@ class Connector:
         """Ring a reserved agent. True when they answered; False when they did not (the leg is
         hung up and logged, the agent paused with reason no_answer)."""
         call.tried.add(agent)
+        if self._sessions is not None and self._sessions.live(agent):
+            # In a persistent session (blended with campaigns): already on the line, nothing rings.
+            call.via_session = True
+            call.agent = agent
+            log.info("agent_in_session", agent=agent, queue=call.queue)
+            return True
+        call.via_session = False
         chan_id = call.new_leg_id()
         call.agent_channel = chan_id
         log.info("agent_ringing", agent=agent, queue=call.queue)
@@ -98,17 +108,32 @@ class Connector:
         return False
 
     async def bridge(self, call: Call) -> None:
-        """Bridge the anchor and the agent's leg and record the conversation."""
+        """Bridge the anchor and the agent's leg (or put it into the agent's session) and record
+        the conversation."""
+        if call.via_session:
+            assert self._sessions is not None and call.agent is not None
+            await self._sessions.connect(call.agent, call.call_id)
+            session = self._sessions.get(call.agent)
+            now = utcnow()
+            leg = Leg(f"{call.call_id}-agent", "agent", agent_endpoint(call.agent),
+                      session.leg_id if session else "", now, answered_at=now)
+            call.legs[leg.leg_id] = leg
+            self._records.leg(call, leg)
+            await self._record(call, None)
+            return
         agent_chan = call.agent_channel
         assert agent_chan is not None and call.agent is not None
         bridge_id = f"cc-call-{call.call_id}"
         call.bridge_id = bridge_id
         await self._control.mixing_bridge(call.session, bridge_id, [call.call_id, agent_chan])
+        await self._record(call, bridge_id)
+
+    async def _record(self, call: Call, bridge_id: str | None) -> None:
         name = f"cc-{call.call_id}"
         # MixMonitor on the caller's channel (cheap, survives a restart); ARI's bridge recording
         # only when AMI cannot start it. Either way the path is stored once Asterisk confirmed.
         recording = self._recorder is not None and await self._recorder.start(call.call_id, name)
-        if not recording:
+        if not recording and bridge_id is not None:
             call.recording_name = name  # an ARI recording: stopped by name at the end
             recording = await self._control.record_bridge(call.session, bridge_id, name)
         if recording:
@@ -116,6 +141,17 @@ class Connector:
             self._records.update(call, recording_path=call.recording_path)
 
     async def talk(self, call: Call) -> None:
-        """Until the agent's leg ends (the anchor ending raises ChannelGone)."""
+        """Until the agent's leg ends (the anchor ending raises ChannelGone). In a session, until
+        the caller's channel ends (hung up by the caller, or by the agent's hangup request)."""
+        if call.via_session:
+            try:
+                while True:
+                    await call.session.next(None)
+            finally:
+                if call.agent is not None and self._sessions is not None:
+                    self._sessions.disconnected(call.agent, call.call_id)
+                leg = call.legs.get(f"{call.call_id}-agent")
+                if leg is not None and leg.ended_at is None:
+                    leg.ended_at = utcnow()
         while not call.session.ended(call.agent_channel):
             await call.session.next(None)

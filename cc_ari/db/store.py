@@ -46,10 +46,12 @@ Mode = Literal["merge", "fill"]
 
 # Whitelisted columns per table; SQL is built only from these names, values are always $n.
 CALL_COLUMNS = ("direction", "caller", "dnis", "queue", "agent", "ivr_path", "started_at", "queued_at",
-                "answered_at", "ended_at", "outcome", "recording_path", "handled_by")
+                "answered_at", "ended_at", "outcome", "recording_path", "handled_by", "campaign", "lead_id",
+                "amd_result", "amd_seconds", "connect_seconds")
 LEG_COLUMNS = ("call_id", "role", "endpoint", "channel_name", "started_at", "answered_at", "ended_at",
                "hangup_cause")
-TIME_COLUMNS = frozenset({"started_at", "queued_at", "answered_at", "ended_at", "at"})
+SESSION_COLUMNS = ("agent", "started_at", "answered_at", "ended_at", "end_reason")
+TIME_COLUMNS = frozenset({"started_at", "queued_at", "answered_at", "ended_at", "at", "next_attempt_at"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,20 +112,34 @@ def _leg(w: Write) -> Statement:
 def _agent_event(w: Write) -> Statement:
     v = w.values
     return queries.AGENT_EVENT, [w.key, v["agent"], v["state"], v.get("reason"), list(v.get("queues", ())),
-                                 v.get("call_id"), v["at"]]
+                                 v.get("call_id"), v["at"], list(v.get("campaigns", ()))]
 
 
 def _agent_state(w: Write) -> Statement:
     v = w.values
     return queries.AGENT_STATE, [w.key, v["state"], list(v.get("queues", ())), json.dumps(v.get("skills", {})),
-                                 v.get("pause_reason")]
+                                 v.get("pause_reason"), list(v.get("campaigns", ()))]
+
+
+def _agent_session(w: Write) -> Statement:
+    sql, args = _upsert_sql("cc.agent_sessions", "leg_id", SESSION_COLUMNS, w.values, w.mode)
+    return sql, [w.key, *args]
+
+
+def _lead_outcome(w: Write) -> Statement:
+    """A dial attempt's result on its lead, applied only while the lead is still being dialed by
+    that call (key = the call id): a replay, or a late write after the lead moved on, does nothing."""
+    v = w.values
+    return queries.LEAD_OUTCOME, [v["campaign"], v["lead_id"], w.key, v["status"], v.get("next_attempt_at"),
+                                  v["outcome"]]
 
 
 # A new kind (agent_session, monitoring, ...) is a function like these and one line here.
-KIND_ORDER = {"call": 0, "leg": 1, "agent_event": 2, "agent_state": 3}  # statements run in this order
+# Statements run in this order (a lead's outcome after its call's row).
+KIND_ORDER = {"call": 0, "leg": 1, "agent_event": 2, "agent_state": 3, "agent_session": 4, "lead_outcome": 5}
 # Writes to one row that may be folded into one statement (`coalesce`): "call" and "leg" are
 # upserts whose columns combine; "agent_state" replaces the whole row (the last one wins).
-COALESCED = frozenset({"call", "leg", "agent_state"})
+COALESCED = frozenset({"call", "leg", "agent_state", "agent_session"})
 
 
 def coalesce(batch: Iterable[_Durable]) -> list[tuple[list[_Durable], Write]]:
@@ -159,6 +175,8 @@ KINDS: Mapping[str, KindWriter] = MappingProxyType({
     "leg": _leg,
     "agent_event": _agent_event,
     "agent_state": _agent_state,
+    "agent_session": _agent_session,
+    "lead_outcome": _lead_outcome,
 })
 
 # asyncpg's client-side "this value does not fit the column" (a subclass of InterfaceError).
@@ -338,6 +356,12 @@ class CallStore:
 
     def agent_state(self, agent: str, **values: Any) -> None:
         self.submit(Write("agent_state", agent, values))
+
+    def agent_session(self, leg_id: str, **values: Any) -> None:
+        self.submit(Write("agent_session", leg_id, values))
+
+    def lead_outcome(self, call_id: str, **values: Any) -> None:
+        self.submit(Write("lead_outcome", call_id, values))
 
     async def flushed(self, timeout: float = 10.0) -> bool:
         """Wait until every submitted write is committed or dead-lettered (tests, shutdown)."""

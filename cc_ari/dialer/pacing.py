@@ -4,11 +4,11 @@ Everything a policy may know comes in one `Snapshot` (the time included), so a d
 function of its snapshot (plus, for `AdaptiveDialLevel`, the level it keeps between decisions).
 
 * `Progressive`: one call in flight per ready agent; never drops a call while agents stay.
-* `AdaptiveDialLevel`: VICIdial-style dial level, raised while the measured drop rate is under
-  the target and cut when over.
+* `AdaptiveDialLevel`: VICIdial-style dial level (ADAPT_HARD_LIMIT), raised while the measured
+  drop rate is under the target, back to 1 (progressive) while at or over it.
 * `Predictive`: forecasts, over the next ring-time horizon, the agents that will be free and the
   live answers of the calls in flight, and places the most calls whose expected drops fit in
-  what is left of the abandon budget of the period.
+  what is left of the abandon budget of the period, braking as the window's drops near the cap.
 """
 
 from __future__ import annotations
@@ -167,24 +167,30 @@ class Progressive:
 
 
 class AdaptiveDialLevel:
-    """VICIdial-style adaptive dial level: `floor(level * ready_agents) - ringing` calls.
+    """VICIdial-style adaptive dial level (its ADAPT_HARD_LIMIT method): `floor(level * ready_agents)
+    - ringing` calls.
 
-    Every `adjust_seconds` the drop rate measured over the period is compared with the target:
-    under it the level goes up by `step`, over it the level is cut by `cut` (at least to 1, which
-    is progressive), up to `max_level`. Until `min_lives` live answers have been counted in the
-    period the level is left alone (no rate to trust yet).
+    Every `adjust_seconds` the drop rate measured over the period (drops / live answers) is
+    compared with the target (VICIdial's adaptive dropped percentage): under it the level goes up
+    by `step`, up to `max_level`; at or over it the hard limit applies, as in VICIdial: no more
+    aggressive dialing, the level falls back to 1 (progressive) until the rate is under the target
+    again (`hard_limit=False` cuts it by `cut` instead, at least to 1: closer to ADAPT_AVERAGE).
+    Until `min_lives` live answers have been counted in the period the level is left alone (no
+    rate to trust yet). It reacts to drops already made, so it can still overshoot the target.
     """
 
     name = "adaptive"
 
     def __init__(self, *, start: float = 1.0, step: float = 0.05, cut: float = 0.25,
-                 max_level: float = 10.0, adjust_seconds: float = 15.0, min_lives: int = 20) -> None:
+                 max_level: float = 10.0, adjust_seconds: float = 15.0, min_lives: int = 20,
+                 hard_limit: bool = True) -> None:
         self.level = start
         self._step = step
         self._cut = cut
         self._max = max_level
         self._every = adjust_seconds
         self._min_lives = min_lives
+        self._hard_limit = hard_limit
         self._next_adjust: float | None = None
 
     def calls_to_place(self, snap: Snapshot) -> int:
@@ -196,6 +202,8 @@ class AdaptiveDialLevel:
                 rate = snap.drops / snap.live_answers
                 if rate < snap.abandon_target:
                     self.level = min(self._max, self.level + self._step)
+                elif self._hard_limit:
+                    self.level = 1.0
                 else:
                     self.level = max(1.0, self.level - self._cut)
         return max(0, math.floor(self.level * snap.ready_agents + 1e-9) - len(snap.ringing))
@@ -227,6 +235,16 @@ class Predictive:
 
     Live answers are counted with p_live raised by `z_live` standard errors of its estimate.
 
+    Brake (feedback on the measured rolling window): with `used` the share of the window's budget
+    the drops counted already take (drops / (drops + what `drops_left` leaves)), the marginal limit
+    is scaled by (spend_until - used) / (spend_until - spend_from), clipped to [0, 1]: untouched
+    up to `spend_from`, progressive from `spend_until`. The pace thus falls smoothly as the
+    window's abandon rate nears the cap instead of running into it and going progressive at once;
+    drops leaving the window raise it again. (Tried and measured on the simulator: spending more of
+    the budget by raising `marginal` under a stronger brake drops more calls without more talk,
+    the drops of this model being bursty; so the limit is kept where the talk share is best and
+    the brake only guards the cap.)
+
     Budget: over a period the campaign may drop `target` of its live answers. The live answers of
     a whole period are estimated from the rate so far, cautiously: minus `z` standard deviations
     (of the rate, known from the answers counted, and of a period's count around it); what is left
@@ -238,7 +256,10 @@ class Predictive:
     name = "predictive"
 
     def __init__(self, *, grace: float = 2.0, marginal: float = 2.0, budget_share: float = 0.3,
-                 z: float = 1.5, z_live: float = 2.0, min_elapsed: float = 600.0, max_calls: int = 1000) -> None:
+                 z: float = 1.5, z_live: float = 2.0, min_elapsed: float = 600.0, max_calls: int = 1000,
+                 spend_from: float = 0.6, spend_until: float = 0.95) -> None:
+        if not 0.0 <= spend_from < spend_until:
+            raise ValueError("need 0 <= spend_from < spend_until")
         self._step = max(grace, 0.5)
         self._marginal = marginal
         self._budget_share = budget_share
@@ -246,6 +267,8 @@ class Predictive:
         self._z_live = z_live
         self._min_elapsed = min_elapsed
         self._max_calls = max_calls
+        self._spend_from = spend_from
+        self._spend_until = spend_until
 
     def drops_left(self, snap: Snapshot) -> float:
         """Whole-period budget left: target * cautious live answers per period - drops counted."""
@@ -274,6 +297,10 @@ class Predictive:
         committed = drops(progressive)  # expected drops of the calls already in flight
         if left - committed < 1.0:
             return progressive
+        throttle = self.throttle(snap, left)
+        if throttle <= 0.0:
+            return progressive
+        step *= throttle
         cap = committed + self._budget_share * (left - committed)
 
         def fits(n: int) -> bool:  # the n-th call may be placed (its marginal drops are convex in n)
@@ -293,6 +320,18 @@ class Predictive:
             else:
                 bad = mid
         return good
+
+    def throttle(self, snap: Snapshot, left: float | None = None) -> float:
+        """The brake, from 1 (full pace) to 0 (progressive): the share of the window's budget
+        already used by the drops counted, `drops / (drops + drops_left)`, up to `spend_from`
+        leaves the pace alone, from there to `spend_until` scales the marginal limit down to 0."""
+        if left is None:
+            left = self.drops_left(snap)
+        budget = left + snap.drops
+        if budget <= 0.0:
+            return 0.0
+        used = snap.drops / budget
+        return min(1.0, max(0.0, (self._spend_until - used) / (self._spend_until - self._spend_from)))
 
     def forecast(self, snap: Snapshot) -> Forecast:
         """Per step: live answers expected from the calls ringing, the share of a new call's

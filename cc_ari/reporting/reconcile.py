@@ -138,6 +138,11 @@ def build_call(events: Iterable[CelEvent], recordings_dir: Path | None = None, *
         elif e.event == "CHAN_END" and leg.ended_at is None:
             leg.ended_at = e.time
     caller_leg = legs.get(call_id)
+    if not marks and (caller_leg is None or caller_leg.ended_at is None):
+        # A linkedid can end while its call goes on: a channel bridged with an older one (an
+        # agent's persistent session) takes that one's linkedid. Only a call whose own channel
+        # has ended is finished from the CEL.
+        return None
     mark_value = str(marks[0].extra.get("extra", "")) if marks else ""
     invalid = mark_value == "invalid_number"
     bridged_agents = [legs[e.uniqueid] for e in evs

@@ -53,6 +53,7 @@ class Leg:
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     hangup_cause: int | None = None
+    in_dialplan: bool = False  # sent to the dialplan on purpose (AMD): its StasisEnd is not its end
 
     def as_row(self, call_id: str) -> dict[str, Any]:
         """The cc.legs columns (for CallStore.leg)."""
@@ -126,7 +127,7 @@ class Session:
             return
         if isinstance(ev, StasisEnd | ChannelDestroyed | ChannelHangupRequest):
             leg = self.legs.get(ev.channel.id)
-            if leg is None:
+            if leg is None or (isinstance(ev, StasisEnd) and leg.in_dialplan):
                 return
             if isinstance(ev, ChannelDestroyed) or (
                 isinstance(ev, ChannelHangupRequest) and ev.cause and leg.hangup_cause is None

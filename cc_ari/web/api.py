@@ -117,6 +117,7 @@ def agent_json(a: Agent, online: bool, now: float) -> dict[str, Any]:
         "agent": a.name,
         "state": str(a.state),
         "queues": sorted(a.queues),
+        "campaigns": sorted(a.campaigns),
         "skills": dict(a.skills),
         "pause_reason": a.pause_reason,
         "call_id": a.call_id,
@@ -134,8 +135,12 @@ class Api:
     def __init__(self, agents: AgentService, calls: CallService, reach: Reachability, *,
                  health: Callable[[], dict[str, Any]],
                  ami_events: Callable[[int | None], list[dict[str, Any]]] = lambda _n: [],
-                 faults: AriEvents | None = None, more: Sequence[Routes] = ()) -> None:
+                 faults: AriEvents | None = None, more: Sequence[Routes] = (),
+                 unknown_campaigns: Callable[[list[str]], Awaitable[list[str]]] | None = None,
+                 agent_extra: Callable[[str], dict[str, Any]] = lambda _name: {}) -> None:
         self._agents = agents
+        self._unknown_campaigns = unknown_campaigns
+        self._agent_extra = agent_extra  # e.g. the session and the current call with its lead
         self._more = tuple(more)  # other route groups (campaigns)
         self._calls = calls
         self._reach = reach
@@ -166,7 +171,8 @@ class Api:
 
     def _one(self, name: str) -> dict[str, Any]:
         online = self._reach.states()
-        return agent_json(self._agents.get(name), online.get(name, False), time.monotonic())
+        return {**agent_json(self._agents.get(name), online.get(name, False), time.monotonic()),
+                **self._agent_extra(name)}
 
     async def healthz(self, request: web.Request) -> web.Response:
         h = self._health()
@@ -186,19 +192,30 @@ class Api:
         name = request.match_info["agent"]
         self._agents.get(name)  # 404 before looking at the body
         body = await json_body(request, required=True)
-        unknown = set(body) - {"queues", "skills"}
+        unknown = set(body) - {"queues", "skills", "campaigns"}
         if unknown:
             raise ApiError(422, f"unknown field(s): {', '.join(sorted(unknown))}")
-        queues = body.get("queues")
-        if not isinstance(queues, list) or not queues or not all(isinstance(q, str) and q for q in queues):
-            raise ApiError(422, "queues must be a non-empty list of queue names")
+        campaigns = body.get("campaigns", [])
+        if not isinstance(campaigns, list) or not all(isinstance(c, str) and c for c in campaigns):
+            raise ApiError(422, "campaigns must be a list of campaign names")
+        queues = body.get("queues", [] if campaigns else None)
+        if not isinstance(queues, list) or not all(isinstance(q, str) and q for q in queues):
+            raise ApiError(422, "queues must be a list of queue names")
+        if not queues and not campaigns:
+            raise ApiError(422, "log in to at least one queue or campaign (queues, campaigns)")
+        if campaigns:
+            if self._unknown_campaigns is None:
+                raise ApiError(422, "this service has no campaigns")
+            missing = await self._unknown_campaigns(list(dict.fromkeys(campaigns)))
+            if missing:
+                raise ApiError(422, f"unknown campaign(s): {', '.join(missing)}")
         skills = body.get("skills", {})
         if not isinstance(skills, dict) or not all(
             isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 100
             for k, v in skills.items()
         ):
             raise ApiError(422, "skills must map skill names to integer levels 0..100")
-        self._agents.login(name, list(dict.fromkeys(queues)), skills)
+        self._agents.login(name, list(dict.fromkeys(queues)), skills, list(dict.fromkeys(campaigns)))
         return web.json_response(self._one(name))
 
     async def pause(self, request: web.Request) -> web.Response:

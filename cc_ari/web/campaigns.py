@@ -4,6 +4,7 @@ for any token."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -30,8 +31,12 @@ def campaign_json(c: Campaign, leads: dict[str, int] | None = None) -> dict[str,
 
 
 class CampaignApi:
-    def __init__(self, store: CampaignStore) -> None:
+    def __init__(self, store: CampaignStore, *,
+                 live: Callable[[str], dict[str, Any]] = lambda _name: {},
+                 changed: Callable[[Campaign], None] = lambda _c: None) -> None:
         self._store = store
+        self._changed = changed  # the dialer, told of each start / pause / stop
+        self._live = live  # the dialer's live figures of a campaign
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/campaigns", self.create)
@@ -78,7 +83,9 @@ class CampaignApi:
 
     async def get(self, request: web.Request) -> web.Response:
         c = await self._campaign(request)
-        return web.json_response(campaign_json(c, await self._store.lead_counts(c.name)))
+        out = campaign_json(c, await self._store.lead_counts(c.name))
+        out["live"] = self._live(c.name)
+        return web.json_response(out)
 
     def _transition(self, action: str) -> Any:
         async def handler(request: web.Request) -> web.Response:
@@ -90,8 +97,9 @@ class CampaignApi:
                 raise ApiError(409, str(exc)) from None
             await self._store.set_state(c.name, state)
             log.info("campaign_state", campaign=c.name, previous=c.state, state=state)
-            return web.json_response(campaign_json(
-                Campaign(c.name, c.mode, c.caller_id, c.settings, state), await self._store.lead_counts(c.name)))
+            changed = Campaign(c.name, c.mode, c.caller_id, c.settings, state)
+            self._changed(changed)
+            return web.json_response(campaign_json(changed, await self._store.lead_counts(c.name)))
         return handler
 
     async def import_leads(self, request: web.Request) -> web.Response:

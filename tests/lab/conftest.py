@@ -169,6 +169,17 @@ async def legs_of(db: asyncpg.Connection, call_id: str) -> list[asyncpg.Record]:
     return await db.fetch("SELECT * FROM report.legs WHERE call_id = $1 ORDER BY started_at", call_id)
 
 
+def csv_post(lab: dict[str, str], path: str, text: str, token: str | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(lab["CC_API_URL"] + path, data=text.encode(), method="POST")
+    req.add_header("Authorization", f"Bearer {token or lab['CC_API_TOKEN']}")
+    req.add_header("Content-Type", "text/csv")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def lab_cmd(*args: str) -> None:
     """Drive the lab (service-stop/start, pg-stop/start) for failure tests."""
     import subprocess

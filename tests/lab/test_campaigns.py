@@ -3,25 +3,14 @@ files (all or nothing, duplicates, E.164, time zones), state changes, do-not-cal
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from typing import Any
 
 import pytest
 
+from conftest import csv_post
+
 pytestmark = pytest.mark.lab
-
-
-def csv_post(lab: dict[str, str], path: str, text: str, token: str | None = None) -> tuple[int, Any]:
-    req = urllib.request.Request(lab["CC_API_URL"] + path, data=text.encode(), method="POST")
-    req.add_header("Authorization", f"Bearer {token or lab['CC_API_TOKEN']}")
-    req.add_header("Content-Type", "text/csv")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def new_campaign(api: Any, **extra: Any) -> str:

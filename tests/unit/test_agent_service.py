@@ -91,7 +91,7 @@ def test_login_persists_an_event_and_the_state_and_announces_availability(h: Har
     assert isinstance(event["at"], datetime) and event["at"].tzinfo is not None
     assert len(event["key"]) == 32
     assert h.store.states == [{"agent": "agent1", "state": "ready", "queues": ["sales", "support"],
-                               "skills": {"fr": 3}, "pause_reason": None}]
+                               "skills": {"fr": 3}, "pause_reason": None, "campaigns": []}]
     assert h.available == 1
 
 

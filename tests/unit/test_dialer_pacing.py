@@ -118,7 +118,19 @@ def test_adaptive_raises_its_level_under_the_target_and_cuts_it_over() -> None:
     assert policy.level == pytest.approx(1.5)
     assert policy.calls_to_place(snap(now=60.0, drops=0, ready_agents=4, ringing=())) == 6
     policy.calls_to_place(snap(now=70.0, drops=30))
-    assert policy.level == pytest.approx(1.1)
+    assert policy.level == 1.0  # VICIdial's hard limit: over the drop limit, back to progressive
+    soft = AdaptiveDialLevel(step=0.1, cut=0.5, adjust_seconds=10.0, hard_limit=False)
+    for t in range(7):
+        soft.calls_to_place(snap(now=10.0 * t, drops=0))
+    soft.calls_to_place(snap(now=70.0, drops=30))
+    assert soft.level == pytest.approx(1.1)
+
+
+def test_adaptive_does_not_raise_its_level_at_the_drop_limit() -> None:
+    policy = AdaptiveDialLevel(step=0.1, adjust_seconds=10.0)
+    for t in range(20):
+        policy.calls_to_place(snap(now=10.0 * t, drops=11))  # 11 / 360: just over 3%
+    assert policy.level == 1.0
 
 
 def test_adaptive_level_never_goes_under_one() -> None:
@@ -182,3 +194,37 @@ def test_predictive_is_deterministic() -> None:
 def test_predictive_never_adds_calls_when_answered_calls_already_wait() -> None:
     s = snap(ready_agents=0, waiting_live=3, busy_agents=(BusyAgent("talking", 5.0),) * 20)
     assert Predictive().calls_to_place(s) == 0
+
+
+# -- predictive: the brake on the measured window and the budget
+
+
+def test_the_brake_lowers_the_pace_as_the_window_rate_nears_the_cap() -> None:
+    policy = Predictive()
+    busy = (BusyAgent("talking", 30.0),) * 10 + (BusyAgent("wrapup", 6.0),) * 6
+    throttles, counts = [], []
+    for drops in range(0, 11):  # budget about 9.6 drops: 0.03 * cautious lives of the hour
+        s = snap(ready_agents=4, ringing=(), busy_agents=busy, drops=drops)
+        throttles.append(policy.throttle(s))
+        counts.append(policy.calls_to_place(s))
+    assert throttles[0] == 1.0 and throttles[-1] == 0.0
+    assert throttles == sorted(throttles, reverse=True)
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] > counts[-1] == Progressive().calls_to_place(snap(ready_agents=4, ringing=()))
+
+
+def test_predictive_never_plans_past_the_budget_left() -> None:
+    for ready, wraps, drops in product((0, 2, 6), (0, 5), (0, 3, 6)):
+        busy = (BusyAgent("talking", 30.0),) * (14 - wraps) + (BusyAgent("wrapup", 5.0),) * wraps
+        s = snap(ready_agents=ready, ringing=(2.0,), busy_agents=busy, drops=drops)
+        policy = Predictive()
+        n = policy.calls_to_place(s)
+        p_high = policy.p_live_high(s)
+        forecast = policy.forecast(dataclasses.replace(s, p_live=p_high))
+        expected = policy.expected_drops(forecast, s.ready_agents, s.waiting_live, n * p_high)
+        assert expected <= policy.drops_left(s) + 1e-9, (ready, wraps, drops, n)
+
+
+def test_bad_brake_settings_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Predictive(spend_from=0.9, spend_until=0.5)
