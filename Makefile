@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run stop test status deps venv lint unit e2e bench bench-soak bench-lab bench-dialer clean
+.PHONY: run stop test status deps venv lint unit e2e bench bench-soak bench-lab bench-dialer bench-dialer-live clean
 
 run: deps venv
 	$(PYTHON) scripts/lab.py run
@@ -35,6 +35,10 @@ bench-lab: venv
 # Pacing policies on the dialer simulator, no lab (ARGS="--quick", "--seeds 20 --hours 2")
 bench-dialer: venv
 	$(BIN)/python -m bench.dialer $(ARGS)
+
+# The dialer live on its own lab: make bench-dialer-live ARGS="--seconds 60"
+bench-dialer-live: venv
+	$(BIN)/python -m bench.dialer_live $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check cc_ari tests scripts bench

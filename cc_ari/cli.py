@@ -23,9 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     from cc_ari.dialer import cli as dialer_cli
 
     dialer_cli.add_arguments(simulate)
+    campaign = sub.add_parser("campaign", help="outbound campaigns, through the running service's HTTP API")
+    from cc_ari.campaigns import cli as campaign_cli
+
+    campaign_cli.add_arguments(campaign)
     args = parser.parse_args(argv)
     if args.cmd == "dialer":
         return dialer_cli.run(simulate, args)
+    if args.cmd == "campaign":
+        return campaign_cli.run(campaign, args)
 
     if args.cmd == "check-config":
         from pathlib import Path

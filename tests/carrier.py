@@ -331,21 +331,23 @@ class Carrier:
         assert carrier.calls_seen() == ["+12025550014"]
     """
 
-    def __init__(self, *, sip_target: str, cache_dir: Path | None = None, max_calls: int = 500) -> None:
+    def __init__(self, *, sip_target: str, cache_dir: Path | None = None, max_calls: int = 500,
+                 port: int = CARRIER_PORT) -> None:
+        self.port = port
         self.sip_target = sip_target
         self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / "cc_ari_carrier_audio"
         self.max_calls = max_calls
         self.workdir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_file: Path | None = None
-        self.err_file = Path(f"/tmp/cc_sipp_{CARRIER_PORT}.err")  # where _base_cmd points -error_file
+        self.err_file = Path(f"/tmp/cc_sipp_{port}.err")  # where _base_cmd points -error_file
         self._stderr: Path | None = None
 
     # -- lifecycle
     def start(self) -> None:
         if self.proc is not None:
             raise RuntimeError("carrier already started")
-        _check_port_free(CARRIER_IP, CARRIER_PORT)
+        _check_port_free(CARRIER_IP, self.port)
         human = greeting_pcap("human", self.cache_dir)
         machine = greeting_pcap("machine", self.cache_dir)
         self.workdir = Path(tempfile.mkdtemp(prefix="cc_carrier_"))
@@ -355,7 +357,7 @@ class Carrier:
         _, rtp_port = next_ports()
         with contextlib.suppress(OSError):
             self.err_file.unlink()
-        cmd = [*_base_cmd(scen, CARRIER_IP, CARRIER_PORT, rtp_port, self.sip_target),
+        cmd = [*_base_cmd(scen, CARRIER_IP, self.port, rtp_port, self.sip_target),
                "-aa", "-l", str(self.max_calls), "-trace_logs", "-log_file", str(self.log_file),
                "-recv_timeout", "330000", "-f", "60"]
         # stdout (SIPp's statistics screen) must not go to an unread pipe: it would fill and block SIPp.
@@ -367,11 +369,11 @@ class Carrier:
                 msg = self._stderr.read_text(errors="replace")[-2000:]
                 self.proc = None
                 raise RuntimeError(f"carrier SIPp exited at start: {msg}\ncommand: {' '.join(cmd)}")
-            if _udp_bound(CARRIER_IP, CARRIER_PORT):
+            if _udp_bound(CARRIER_IP, self.port):
                 return
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"carrier SIPp did not bind {CARRIER_IP}:{CARRIER_PORT} within 5 s")
+        raise RuntimeError(f"carrier SIPp did not bind {CARRIER_IP}:{self.port} within 5 s")
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

@@ -300,6 +300,7 @@ class Dialer:
         self._flow.plans[call.call_id] = DialPlan(c, lead.phone, lead.attempts, lead.callback)
         if agent is not None:
             self._preview[call.call_id] = agent
+            call.agent = agent  # reserved for it: released by the call's end whatever happens
         self._calls.start(call)
         return call
 

@@ -83,8 +83,11 @@ class CampaignApi:
 
     async def get(self, request: web.Request) -> web.Response:
         c = await self._campaign(request)
-        out = campaign_json(c, await self._store.lead_counts(c.name))
-        out["live"] = self._live(c.name)
+        counts = await self._store.lead_counts(c.name)
+        out = campaign_json(c, counts)
+        out["live"] = live = self._live(c.name)
+        if live.get("leads_left") is None:  # the dialer is not working on it: from the counts
+            live["leads_left"] = counts.get("pending", 0) + counts.get("scheduled", 0)
         return web.json_response(out)
 
     def _transition(self, action: str) -> Any:

@@ -334,3 +334,61 @@ async def test_killing_the_service_mid_call_loses_no_lead_and_no_call_row(lab, a
     assert rows[0]["outcome"] == "answered" and rows[0]["agent"] == "agent9"
     lead = (await leads_of(db, name))["K0"]
     assert lead["status"] == "done" and lead["attempts"] == 1
+
+
+async def test_a_predictive_campaign_runs_to_completion_with_three_agents(lab, api, db, phones, carrier, campaigns):
+    name = campaigns("predictive", max_attempts=1)
+    kinds = ["human_hangs_up"] * 6 + ["busy", "machine", "no_answer", "reject"] + ["human_quick_hangup"]
+    leads = [(f"R{i}", number(k, 600 + i), "UTC") for i, k in enumerate(kinds)]
+    import_leads(lab, name, leads)
+    agents = ["agent10", "agent11", "agent12"]
+    for a in agents:
+        session_agent(phones, api, a, name)
+    api.ok("POST", f"/api/campaigns/{name}/start")
+    c = dispose_while_running(api, agents, name, 150)
+    assert c["state"] == "finished", c
+    calls = await rows_of(db, name)
+    got = await leads_of(db, name)
+    assert set(calls) == set(got) == {i for i, _, _ in leads}  # every lead dialed once, every call has a row
+    for lead, row in calls.items():
+        status = got[lead]["status"]
+        if row["outcome"] == "answered":
+            assert status == "done" and got[lead]["disposition"] == "sale" and row["agent"] in agents
+        elif row["outcome"] == "dropped":
+            assert status == "scheduled"
+        else:
+            assert status == "exhausted", (lead, row["outcome"], status)
+    outcomes = [r["outcome"] for r in calls.values()]
+    assert outcomes.count("answered") >= 5 and outcomes.count("busy") == 1 and outcomes.count("machine") == 1
+    live = c["live"]
+    assert live["abandon_rate"] <= 0.03 and live["drops"] == outcomes.count("dropped")
+    assert live["leads_left"] == 0 and live["dialing"] == 0
+
+
+async def test_preview_the_agent_dials_the_lead_on_their_screen(lab, api, db, phones, carrier, campaigns):
+    name = campaigns("preview")
+    import_leads(lab, name, [("V0", number("busy", 700), "UTC"), ("V1", number("human", 701), "UTC")])
+    status, body = api.call("POST", "/api/agents/agent13/dial")
+    assert status == 409, body  # not logged in to a preview campaign
+    session_agent(phones, api, "agent13", name)
+    api.ok("POST", f"/api/campaigns/{name}/start")
+    await asyncio.sleep(2.0)
+    assert api.ok("GET", f"/api/campaigns/{name}")["live"]["dialing"] == 0  # nothing dials by itself
+    out = api.ok("POST", "/api/agents/agent13/dial")
+    assert out["lead"]["lead_id"] == "V0" and out["lead"]["fields"] == {"first_name": "Name-V0"}
+    await wait_rows(db, name, 1, timeout=15)  # busy: the agent is free again at once
+    assert wait_for(lambda: api.agent("agent13")["state"] == "ready", 5), api.agent("agent13")
+    out = api.ok("POST", "/api/agents/agent13/dial")
+    assert out["lead"]["lead_id"] == "V1"
+    assert wait_for(lambda: api.agent("agent13")["state"] == "on_call", 15)
+    api.ok("POST", "/api/agents/agent13/hangup")
+    assert wait_for(lambda: api.agent("agent13")["state"] == "wrapup", 5)
+    api.ok("POST", "/api/agents/agent13/disposition", {"code": "dnc"})
+    rows = await wait_rows(db, name, 2, timeout=10)
+    assert [r["outcome"] for r in rows] == ["busy", "answered"]
+    assert rows[1]["agent"] == "agent13" and float(rows[1]["connect_seconds"]) < 0.3 + float(rows[1]["amd_seconds"])
+    got = await leads_of(db, name)
+    assert got["V1"]["status"] == "dnc" and got["V0"]["status"] == "scheduled"
+    assert number("human", 701) in api.ok("GET", f"/api/campaigns/{name}/dnc")["numbers"]
+    status, body = api.call("POST", "/api/agents/agent13/dial")
+    assert status == 409, body  # V0 waits for its retry: nothing to dial now
