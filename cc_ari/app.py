@@ -21,7 +21,6 @@ from cc_ari.agents.sessions import SESSION_APP_ARG, AgentSessions
 from cc_ari.ami.client import AmiClient
 from cc_ari.ami.models import AmiEvent, ContactStatus
 from cc_ari.ari.client import AriClient, AriEvents
-from cc_ari.ari.models import StasisStart
 from cc_ari.calls.handlers import AriHandlers
 from cc_ari.calls.inbound import INBOUND_APP_ARG, InboundFlow
 from cc_ari.calls.records import CallRecords
@@ -30,7 +29,7 @@ from cc_ari.calls.service import CallService
 from cc_ari.connect.service import Connector
 from cc_ari.db.campaigns import CampaignStore, DialerStore
 from cc_ari.db.store import CallStore
-from cc_ari.dialer.outbound import AMD_APP_ARG, DROP_CONTEXT, OUTBOUND_APP_ARG, TRUNK, OutboundFlow
+from cc_ari.dialer.outbound import AMD_APP_ARG, OUTBOUND_APP_ARG, TRUNK, OutboundFlow
 from cc_ari.dialer.service import Dialer
 from cc_ari.fallback.members import FallbackMembers
 from cc_ari.queueing.service import QueueService
@@ -117,14 +116,7 @@ async def serve(settings: Settings) -> None:
     router_tasks = Tasks("router")
     router = StasisRouter(control, router_tasks)
     router.register(INBOUND_APP_ARG, calls.on_inbound)
-
-    def amd_orphan(ev: StasisStart) -> None:
-        """Back from AMD after a restart, the call unknown to this process: the dialplan's
-        safe-harbor message (the person is not left in silence)."""
-        router_tasks.spawn(control.ari.continue_in_dialplan(ev.channel.id, DROP_CONTEXT, "s"),
-                           f"amd-orphan-{ev.channel.id}")
-
-    router.register(AMD_APP_ARG, amd_orphan)
+    router.register(AMD_APP_ARG, dialer.on_amd_return)  # back from AMD, unknown here (a restart)
     handlers = AriHandlers(control, router, calls, reach)
     events = AriEvents(ari, settings.ari_url, on_event=handlers.on_event, on_connect=handlers.on_connect,
                        on_disconnect=handlers.on_disconnect)

@@ -176,6 +176,14 @@ ORDER BY started_at DESC LIMIT $2
 """
 
 
+STRANDED = """
+SELECT l.lead_id, l.attempts, l.dialing_call_id, c.outcome
+FROM cc.leads l JOIN cc.calls c ON c.call_id = l.dialing_call_id
+WHERE l.campaign = $1 AND l.dialing_call_id IS NOT NULL AND c.ended_at IS NOT NULL
+  AND c.ended_at < now() - make_interval(secs => $2)
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     lead_id: str
@@ -235,6 +243,12 @@ class DialerStore:
             if takes:
                 await conn.executemany(TAKE, takes, timeout=self._timeout)
         return ClaimResult(claimed, dnc, [lead for lead, _ in later])
+
+    async def stranded(self, campaign: str, *, older_than: float) -> list[dict[str, Any]]:
+        """Leads still bound to a call that ended `older_than` seconds ago or more: its outcome
+        never reached the lead (the call was finished by another process, or from the CEL log)."""
+        pool = await self._store.pool()
+        return [dict(r) for r in await pool.fetch(STRANDED, campaign, older_than, timeout=self._timeout)]
 
     async def dnc_listed(self, campaign: str, phone: str) -> bool:
         pool = await self._store.pool()

@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cc_ari.campaigns.models import Settings
 
-_OUTCOMES = frozenset({"answered", "no_answer", "busy", "failed", "machine", "dropped", "abandoned"})
+OUTCOMES = frozenset({"answered", "no_answer", "busy", "failed", "machine", "dropped", "abandoned"})
+_OUTCOMES = OUTCOMES
 _DEFAULT_RETRY = Settings().retry
 _HORIZON = timedelta(days=8)  # next_window_opening looks this far ahead
 _MAX_CALLBACK = timedelta(days=365)

@@ -105,6 +105,13 @@ class OutboundFlow:
             if call.outcome == "dropped":
                 await self._safe_harbor(call, plan)
             return
+        if call.adopted and call.phase is Phase.QUEUED:  # back from AMD after a restart
+            settings = plan.campaign.settings
+            if call.amd_result == "HUMAN" or (call.amd_result == "NOTSURE" and settings.notsure == "person"):
+                await self._connect(call, plan, deadline=self.clock() + GRACE_SECONDS)
+            else:
+                call.outcome = "machine"
+            return
         try:
             await self._dial_and_connect(call, plan)
         except asyncio.CancelledError:

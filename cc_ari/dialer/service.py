@@ -32,14 +32,22 @@ from cc_ari.agents.errors import AgentError, InvalidTransition
 from cc_ari.agents.models import Agent, AgentState
 from cc_ari.agents.service import AgentService
 from cc_ari.agents.sessions import BRIDGE_PREFIX, AgentSessions
-from cc_ari.ari.models import Bridge, Channel
+from cc_ari.ari.errors import AriError
+from cc_ari.ari.models import Bridge, Channel, StasisStart
 from cc_ari.calls.models import WAITING, Call, Phase
 from cc_ari.calls.service import CallService
 from cc_ari.campaigns.models import Campaign
 from cc_ari.db.campaigns import CampaignStore, Claimed, DialerStore
 from cc_ari.db.store import CallStore
 from cc_ari.dialer import compliance
-from cc_ari.dialer.outbound import OUTBOUND_APP_ARG, DialPlan, OutboundFlow
+from cc_ari.dialer.outbound import (
+    AMD_APP_ARG,
+    AMD_STATUSES,
+    DROP_CONTEXT,
+    OUTBOUND_APP_ARG,
+    DialPlan,
+    OutboundFlow,
+)
 from cc_ari.dialer.pacing import BusyAgent, Policy, Predictive, Progressive, Snapshot
 from cc_ari.queueing.service import QueueService
 from cc_ari.tasks import Tasks
@@ -50,6 +58,7 @@ log = structlog.get_logger("cc_ari.dialer")
 
 LEASE_SECONDS = 4 * 3600.0  # a claimed lead comes back after this if its dialer vanished for good
 REFRESH_SECONDS = 2.0  # how often the campaigns' states are read again
+SWEEP_SECONDS = 15.0  # how often leads whose call ended elsewhere get its outcome
 RECENT = 400  # outcomes kept for the estimates
 
 
@@ -155,11 +164,15 @@ class Dialer:
 
     # --- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
-        next_refresh = 0.0
+        next_refresh = next_sweep = 0.0
         while True:
             if time.monotonic() >= next_refresh:
                 await self._refresh()
                 next_refresh = time.monotonic() + REFRESH_SECONDS
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_SECONDS
+                for run in list(self._runs.values()):
+                    await self._sweep(run)
             for run in list(self._runs.values()):
                 if run.campaign.state == "running" and run.policy is not None and not self._calls.closing:
                     try:
@@ -197,6 +210,25 @@ class Dialer:
         for name in [n for n, r in self._runs.items() if n not in known or
                      (r.campaign.state in ("stopped", "finished", "created") and not r.calls)]:
             del self._runs[name]
+
+    async def _sweep(self, run: Run) -> None:
+        """Leads whose call ended without their outcome (a restart while AMD ran: the dialplan
+        served the person; the CEL reconciler wrote the call): the outcome now, from the call's row."""
+        try:
+            rows = await self._leads.stranded(run.campaign.name, older_than=10.0)
+        except Exception as exc:
+            log.warning("dialer_sweep_failed", campaign=run.campaign.name, error=repr(exc))
+            return
+        for r in rows:
+            if r["dialing_call_id"] in run.calls:
+                continue
+            outcome = r["outcome"] if r["outcome"] in compliance.OUTCOMES else "failed"
+            update = compliance.after_outcome(outcome, attempts=max(1, int(r["attempts"])),
+                                              settings=run.campaign.settings, now=datetime.now(UTC))
+            self._store.lead_outcome(r["dialing_call_id"], campaign=run.campaign.name, lead_id=r["lead_id"],
+                                     status=update.status, next_attempt_at=update.next_attempt_at, outcome=outcome)
+            log.warning("lead_outcome_recovered", campaign=run.campaign.name, lead=r["lead_id"], outcome=outcome,
+                        lead_status=update.status)
 
     async def _start_run(self, c: Campaign) -> Run:
         period = compliance.period_seconds(c.settings.abandon_period)
@@ -499,9 +531,11 @@ class Dialer:
 
     # --- restart ----------------------------------------------------------------------------
     async def adopt(self, ch: Channel, args: Sequence[str], bridges: Sequence[Bridge]) -> bool:
-        """A customer channel a previous cc_ari left in our app. Talking with an agent (in an
-        agent's session bridge): followed to its end. Otherwise it is ended here, a person
-        hearing the safe-harbor message; either way its rows and its lead's outcome are written."""
+        """A customer channel a previous cc_ari left in our app (or one back from AMD that this
+        process did not send there). Talking with an agent (in an agent's session bridge):
+        followed to its end. Back from AMD with a person: connected to a free agent at once, else
+        the safe-harbor message. Otherwise ended here (a person hears the safe-harbor message).
+        Either way its rows and its lead's outcome are written."""
         state = await self._control.load_state(ch.id)  # campaign, lead, phone (set at originate)
         campaign = state.get("campaign") or (args[1] if len(args) > 1 and args[0] == OUTBOUND_APP_ARG else "")
         lead_id = state.get("lead") or (args[2] if len(args) > 2 and args[0] == OUTBOUND_APP_ARG else "")
@@ -516,7 +550,17 @@ class Dialer:
         call = Call(call_id=ch.id, caller=c.caller_id, dnis=state.get("phone", ""), started_at=started,
                     session=session, direction="outbound", campaign=campaign, lead_id=lead_id,
                     wrapup=float(c.settings.wrapup), adopted=True)
+        if ch.state == "Up":  # the answer time the previous process wrote, else the channel's start
+            with contextlib.suppress(Exception):
+                row = await self._store.fetch_call(ch.id)
+                if row and row.get("answered_at"):
+                    session.legs[ch.id].answered_at = row["answered_at"]
         call.answered_at = session.legs[ch.id].answered_at
+        from_amd = bool(args) and args[0] == AMD_APP_ARG
+        with contextlib.suppress(Exception):  # its lead's attempts (this call included), for its outcome
+            lead = await self._leads.lead(campaign, lead_id)
+            if lead is not None:
+                self._attempts[ch.id] = int(lead["attempts"])
         bridge = next((b for b in bridges if b.name.startswith(BRIDGE_PREFIX) and ch.id in b.channels), None)
         if bridge is not None:
             agent = bridge.name.removeprefix(BRIDGE_PREFIX)
@@ -527,6 +571,13 @@ class Dialer:
             with contextlib.suppress(AgentError):
                 self._agents.adopt_call(agent, call.call_id)
             log.warning("outbound_call_adopted", call_id=ch.id, agent=agent)
+        elif from_amd and ch.state == "Up":
+            status = args[1] if len(args) > 1 else "NOTSURE"
+            call.amd_result = status if status in AMD_STATUSES else "NOTSURE"
+            call.amd_seconds = call.seconds_since(call.answered_at) if call.answered_at else None
+            call.phase = Phase.QUEUED  # the flow picks it up after AMD
+            self._flow.plans[call.call_id] = DialPlan(c, call.dnis, 1)
+            log.warning("outbound_call_resumed_after_amd", call_id=ch.id, amd=call.amd_result)
         else:
             call.outcome = "dropped" if ch.state == "Up" else "failed"
             self._flow.plans[call.call_id] = DialPlan(c, call.dnis, 1)
@@ -534,6 +585,20 @@ class Dialer:
         run.calls[call.call_id] = call
         self._calls.start(call)
         return True
+
+    def on_amd_return(self, ev: StasisStart) -> None:
+        """Back from AMD, unknown to this process (it restarted meanwhile): taken back now."""
+        self._tasks.spawn(self._adopt_now(ev), f"amd-return-{ev.channel.id}")
+
+    async def _adopt_now(self, ev: StasisStart) -> None:
+        try:
+            taken = await self.adopt(ev.channel, ev.args, ())
+        except Exception:
+            log.exception("amd_return_adopt_failed")
+            taken = False
+        if not taken:  # not ours to serve: the dialplan's safe-harbor message
+            with contextlib.suppress(AriError):
+                await self._control.ari.continue_in_dialplan(ev.channel.id, DROP_CONTEXT, "s")
 
     async def aclose(self) -> None:
         await self._tasks.cancel_all()

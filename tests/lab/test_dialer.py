@@ -317,23 +317,48 @@ async def test_two_dialers_never_claim_the_same_lead(lab, api, campaigns, tmp_pa
     assert len(a) + len(b) == 300 and a and b
 
 
-async def test_killing_the_service_mid_call_loses_no_lead_and_no_call_row(lab, api, db, phones, carrier, campaigns):
-    name = campaigns("progressive")
-    import_leads(lab, name, [("K0", number("human", 500), "UTC")])
-    session_agent(phones, api, "agent9", name)
+async def test_killing_the_service_mid_campaign_loses_no_lead_and_no_call_row(lab, api, db, phones, carrier,
+                                                                                 campaigns):
+    name = campaigns("progressive", max_attempts=1)
+    kinds = ["human", "no_answer", "human", "machine", "human_hangs_up", "busy"]
+    leads = [(f"K{i}", number(k, 500 + i), "UTC") for i, k in enumerate(kinds)]
+    import_leads(lab, name, leads)
+    for a in ("agent9", "agent14"):
+        session_agent(phones, api, a, name)
     api.ok("POST", f"/api/campaigns/{name}/start")
-    assert wait_for(lambda: api.agent("agent9")["state"] == "on_call", 20)
+    # Killed while one agent talks and another call rings (or runs AMD).
+    assert wait_for(lambda: api.agent("agent9")["state"] == "on_call" or api.agent("agent14")["state"] == "on_call",
+                    20)
+    assert wait_for(lambda: api.ok("GET", f"/api/campaigns/{name}")["live"]["ringing"] >= 1, 20)
+    talking = next(a for a in ("agent9", "agent14") if api.agent(a)["state"] == "on_call")
     pid = int((REPO / ".lab" / "run" / "cc_ari.pid").read_text())
     os.killpg(pid, signal.SIGKILL)
     await asyncio.sleep(1)
     await asyncio.to_thread(lab_cmd, "service-start")
     assert wait_for(lambda: api.call("GET", "/healthz")[0] == 200, 30)
-    assert wait_for(lambda: api.agent("agent9")["state"] == "on_call", 15), api.agent("agent9")
-    api.ok("POST", "/api/agents/agent9/hangup")
-    rows = await wait_rows(db, name, 1, timeout=20)
-    assert rows[0]["outcome"] == "answered" and rows[0]["agent"] == "agent9"
-    lead = (await leads_of(db, name))["K0"]
-    assert lead["status"] == "done" and lead["attempts"] == 1
+    assert wait_for(lambda: api.agent(talking)["state"] == "on_call", 15), api.agent(talking)  # still talking
+    api.ok("POST", f"/api/agents/{talking}/hangup")
+
+    def settled() -> bool:
+        for a in ("agent9", "agent14"):
+            view = api.agent(a)
+            if view["state"] == "on_call":
+                api.call("POST", f"/api/agents/{a}/hangup")
+            if view["state"] == "wrapup" and view.get("disposition_pending"):
+                api.call("POST", f"/api/agents/{a}/disposition", {"code": "sale"})
+        c = api.ok("GET", f"/api/campaigns/{name}")
+        return c["state"] == "finished"
+
+    assert wait_for(settled, 90, interval=0.5), api.ok("GET", f"/api/campaigns/{name}")
+    got = await leads_of(db, name)
+    rows = await db.fetch("SELECT * FROM report.calls WHERE campaign = $1", name)
+    assert all(r["ended_at"] is not None and r["outcome"] is not None for r in rows), [dict(r) for r in rows]
+    assert len(rows) == sum(lead["attempts"] for lead in got.values())  # a row for every attempt
+    assert all(lead["status"] in ("done", "exhausted") and lead["attempts"] == 1 for lead in got.values()), got
+    assert sorted(r["lead_id"] for r in rows) == sorted(got)
+    open_leads = await db.fetchval("SELECT count(*) FROM cc.leads WHERE campaign = $1 AND dialing_call_id IS NOT NULL",
+                                   name)
+    assert open_leads == 0
 
 
 async def test_a_predictive_campaign_runs_to_completion_with_three_agents(lab, api, db, phones, carrier, campaigns):
@@ -392,3 +417,42 @@ async def test_preview_the_agent_dials_the_lead_on_their_screen(lab, api, db, ph
     assert number("human", 701) in api.ok("GET", f"/api/campaigns/{name}/dnc")["numbers"]
     status, body = api.call("POST", "/api/agents/agent13/dial")
     assert status == 409, body  # V0 waits for its retry: nothing to dial now
+
+
+async def test_a_restart_while_amd_listens_still_settles_the_call_and_its_lead(lab, api, db, phones, carrier,
+                                                                               campaigns):
+    name = campaigns("progressive", max_attempts=1)
+    import_leads(lab, name, [("A0", number("human", 800), "UTC")])
+    session_agent(phones, api, "agent15", name)
+    api.ok("POST", f"/api/campaigns/{name}/start")
+
+    def answered() -> bool:
+        live = api.ok("GET", f"/api/campaigns/{name}")["live"]
+        return live["dialing"] == 1 and live["ringing"] == 0
+
+    assert wait_for(answered, 20, interval=0.05)  # answered: AMD is listening to the greeting
+    pid = int((REPO / ".lab" / "run" / "cc_ari.pid").read_text())
+    os.killpg(pid, signal.SIGKILL)
+    await asyncio.to_thread(lab_cmd, "service-start")
+    assert wait_for(lambda: api.call("GET", "/healthz")[0] == 200, 30)
+
+    async def settled() -> asyncpg.Record | None:
+        return await db.fetchrow("SELECT * FROM report.calls c JOIN cc.leads l USING (campaign, lead_id) "
+                                 "WHERE c.campaign = $1 AND c.ended_at IS NOT NULL AND l.dialing_call_id IS NULL",
+                                 name)
+
+    deadline = time.monotonic() + 90
+    row = await settled()
+    while row is None and time.monotonic() < deadline:
+        view = api.agent("agent15")
+        if view["state"] == "on_call":  # connected after the restart: the agent ends it
+            api.call("POST", "/api/agents/agent15/hangup")
+        if view["state"] == "wrapup" and view.get("disposition_pending"):
+            api.call("POST", "/api/agents/agent15/disposition", {"code": "sale"})
+        await asyncio.sleep(0.5)
+        row = await settled()
+    assert row is not None, await db.fetch("SELECT * FROM report.calls WHERE campaign = $1", name)
+    lead = (await leads_of(db, name))["A0"]
+    assert lead["attempts"] == 1 and lead["last_outcome"] == row["outcome"]
+    assert (lead["status"], row["outcome"]) in {("done", "answered"), ("scheduled", "dropped"),
+                                                ("exhausted", "abandoned")}, (lead["status"], row["outcome"])
