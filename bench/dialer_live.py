@@ -151,6 +151,11 @@ def report(res: dict[str, Any], target: float) -> None:
         + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
     say(f"  abandon rate {rate:.2%} of {lives} live answers (target {target:.0%}): "
         f"{'OK' if rate <= target else 'OVER'}")
+    drops = [r for r in rows if r[0] == "dropped"]
+    if drops:
+        slow_amd = sum(1 for r in drops if r[1] is not None and float(r[1]) >= 2.0)
+        say(f"  drops with AMD's decision 2 s or more after the answer (AMD's share under the UK rule): "
+            f"{slow_amd} of {len(drops)}")
     connected = [r for r in rows if r[0] == "answered" and r[2] is not None]
     if res["amd"]:
         gaps = [float(r[2]) - float(r[1]) for r in connected if r[1] is not None]

@@ -44,6 +44,7 @@ from cc_ari.dialer.outbound import (
     AMD_APP_ARG,
     AMD_STATUSES,
     DROP_CONTEXT,
+    GRACE_SECONDS,
     OUTBOUND_APP_ARG,
     DialPlan,
     OutboundFlow,
@@ -73,6 +74,23 @@ class Estimates:
     outcomes: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=RECENT))
     talks: deque[float] = field(default_factory=lambda: deque(maxlen=100))
     answers: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    connects: deque[tuple[float, float | None]] = field(default_factory=lambda: deque(maxlen=RECENT))
+    drops: int = 0  # drops counted since this process started working on the campaign
+    amd_drops: int = 0  # ... of which AMD's decision alone took past the 2 s ("uk" rule: from the answer)
+
+    def add_connect(self, connect_s: float, amd_s: float | None) -> None:
+        self.connects.append((connect_s, amd_s))
+
+    def connect_figures(self) -> dict[str, float | None]:
+        """p50 / p99 of answer -> agent, and of AMD's decision -> agent, over recent connected calls."""
+        total = sorted(c for c, _ in self.connects)
+        after = sorted(c - a for c, a in self.connects if a is not None)
+
+        def q(v: list[float], p: float) -> float | None:
+            return round(v[min(len(v) - 1, round(p * (len(v) - 1)))], 3) if v else None
+
+        return {"connect_p50": q(total, 0.5), "connect_p99": q(total, 0.99),
+                "after_amd_connect_p50": q(after, 0.5), "after_amd_connect_p99": q(after, 0.99)}
 
     def add(self, t: float, outcome: str, *, answer_s: float | None, talk_s: float | None) -> None:
         self.outcomes.append((t, outcome))
@@ -375,6 +393,13 @@ class Dialer:
             talk_s = ((call.ended_at - call.answered_at).total_seconds()
                       if call.ended_at is not None and call.answered_at is not None else None)
             run.est.add(now, outcome, answer_s=answer_s, talk_s=talk_s)
+            if call.connect_seconds is not None and outcome == "answered":
+                run.est.add_connect(call.connect_seconds, call.amd_seconds)
+            if outcome == "dropped":
+                run.est.drops += 1
+                if call.amd_seconds is not None and call.amd_seconds >= GRACE_SECONDS \
+                        and run.campaign.settings.connect_rule == "uk":
+                    run.est.amd_drops += 1
             settings = run.campaign.settings
         else:
             settings = None
@@ -518,6 +543,8 @@ class Dialer:
         out.update(abandon_rate=round(run.ledger.rate(now), 4), abandon_cap=run.campaign.settings.abandon_target,
                    live_answers=lives, drops=drops, abandon_period=run.campaign.settings.abandon_period,
                    leads_left=run.open_leads)
+        out.update(run.est.connect_figures())
+        out["amd_drop_share"] = round(run.est.amd_drops / run.est.drops, 3) if run.est.drops else None
         recent = [t for t, _ in run.est.outcomes if t > now - 600]
         if run.open_leads and len(recent) >= 2:
             rate = len(recent) / max(60.0, now - min(recent))
