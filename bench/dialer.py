@@ -15,6 +15,9 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
+if __package__ in (None, ""):  # run as `python bench/dialer.py`: make `bench` and `cc_ari` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from bench.harness import table
 from cc_ari.dialer.simulate import (
     POLICY_NAMES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from itertools import product
+from itertools import pairwise, product
 
 import pytest
 
@@ -17,6 +17,7 @@ from cc_ari.dialer.pacing import (
     binomial_pmf,
     expected_excess,
     live_given_ringing,
+    play,
     poisson_excess,
     poisson_pmf,
     tail_above,
@@ -228,3 +229,79 @@ def test_predictive_never_plans_past_the_budget_left() -> None:
 def test_bad_brake_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         Predictive(spend_from=0.9, spend_until=0.5)
+
+
+# -- predictive: the Lagrangian rule (idle agent time saved against priced drops)
+
+
+def _played(s: Snapshot, n: int) -> tuple[float, float]:
+    policy = Predictive()
+    p_high = policy.p_live_high(s)
+    forecast = policy.forecast(dataclasses.replace(s, p_live=p_high))
+    return play(forecast, s.ready_agents, s.waiting_live, n * p_high)
+
+
+def test_play_gives_the_expected_drops_and_idle_time_that_new_calls_trade() -> None:
+    s = snap(ready_agents=3, ringing=())
+    policy = Predictive()
+    p_high = policy.p_live_high(s)
+    forecast = policy.forecast(dataclasses.replace(s, p_live=p_high))
+    outcomes = [_played(s, n) for n in range(0, 30)]
+    for n, (drops, _idle) in enumerate(outcomes):
+        assert drops == policy.expected_drops(forecast, 3, 0, n * p_high)
+    drops, idle = zip(*outcomes, strict=True)
+    assert drops[0] == pytest.approx(0.0, abs=1e-9)
+    assert list(drops) == sorted(drops) and list(idle) == sorted(idle, reverse=True)
+    saved = [idle[n - 1] - idle[n] for n in range(1, 30)]
+    risked = [drops[n] - drops[n - 1] for n in range(1, 30)]
+    assert all(a >= b - 1e-9 for a, b in pairwise(saved))  # less saved per call...
+    assert all(a <= b + 1e-9 for a, b in pairwise(risked))  # ...more risked
+
+
+def test_idle_time_is_the_ready_agents_over_the_horizon_when_nothing_can_reach_them() -> None:
+    s = snap(ready_agents=2, ringing=(), busy_agents=(), waiting_live=0)
+    drops, idle = _played(s, 0)
+    assert drops == 0.0 and idle == pytest.approx(2 * 20.0)
+
+
+def test_the_drop_price_rises_with_a_tighter_target_a_longer_cycle_and_the_brake() -> None:
+    policy = Predictive(drop_cost=0.03)
+    base = policy.drop_price(snap(), 1.0)
+    assert base == pytest.approx(0.03 * 190.0 / 0.03)
+    assert policy.drop_price(snap(abandon_target=0.01), 1.0) == pytest.approx(3 * base)
+    assert policy.drop_price(snap(aht=370.0), 1.0) == pytest.approx(2 * base)
+    assert policy.drop_price(snap(), 0.5) == pytest.approx(2 * base)
+
+
+def test_a_dearer_drop_places_no_more_calls() -> None:
+    for ready, wraps in product((0, 2, 5), (0, 4)):
+        busy = (BusyAgent("talking", 30.0),) * (16 - wraps) + (BusyAgent("wrapup", 4.0),) * wraps
+        s = snap(ready_agents=ready, ringing=(1.0,), busy_agents=busy)
+        counts = [Predictive(drop_cost=c).calls_to_place(s) for c in (0.005, 0.01, 0.03, 0.1, 1.0)]
+        assert counts == sorted(counts, reverse=True), (ready, wraps, counts)
+        assert counts[-1] >= Progressive().calls_to_place(s)
+
+
+def test_the_lagrangian_rule_places_each_call_it_keeps_for_its_net_value() -> None:
+    s = snap(ready_agents=4, ringing=(), busy_agents=(BusyAgent("talking", 30.0),) * 16)
+    policy = Predictive()
+    n = policy.calls_to_place(s)
+    price = policy.drop_price(s, policy.throttle(s))
+    assert n > Progressive().calls_to_place(s)
+    (d_before, i_before), (d_n, i_n), (d_after, i_after) = (_played(s, k) for k in (n - 1, n, n + 1))
+    assert price * (d_n - d_before) <= i_before - i_n  # the last call placed pays its way...
+    assert price * (d_after - d_n) > i_n - i_after  # ...the next one would not
+
+
+def test_calls_wait_while_every_agent_stays_busy_through_the_answer_time() -> None:
+    all_busy = snap(ready_agents=0, ringing=(), busy_agents=(BusyAgent("talking", 30.0),) * 20)
+    freeing = snap(ready_agents=0, ringing=(), busy_agents=(BusyAgent("talking", 30.0),) * 14
+                   + (BusyAgent("wrapup", 9.0),) * 6)
+    assert Predictive().calls_to_place(all_busy) < Predictive().calls_to_place(freeing)
+
+
+def test_the_older_marginal_rule_is_still_there() -> None:
+    s = snap()
+    assert Predictive(drop_cost=0.0).calls_to_place(s) > Progressive().calls_to_place(s)
+    with pytest.raises(ValueError):
+        Predictive(drop_cost=-1.0)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +122,23 @@ def test_cli_bad_arguments_exit_2_with_one_error_line(argv: list[str], capsys: p
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if "error:" in line]
     assert len(errors) == 1 and "Traceback" not in err
+
+
+def test_the_bench_runs_by_its_path_as_well_as_as_a_module() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for argv in (["bench/dialer.py", "--help"], ["-m", "bench.dialer", "--help"]):
+        done = subprocess.run([sys.executable, *argv], cwd=root, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        assert "--quick" in done.stdout
+    elsewhere = subprocess.run([sys.executable, str(root / "bench" / "dialer.py"), "--help"], cwd=root.parent,
+                               capture_output=True, text=True, timeout=60, check=False)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+
+
+def test_predictive_pays_drops_for_talk_within_the_target() -> None:
+    params = SimParams(agents=20, aht=180.0, hours=1.0, warmup=900.0, seeds=1)
+    reports = {r.policy: r for r in simulate(params, ["progressive", "predictive"])}
+    predictive = reports["predictive"]
+    assert predictive.talk_share > reports["progressive"].talk_share + 0.05
+    assert 0.0 < predictive.abandon_rate_worst_window <= params.abandon_target
