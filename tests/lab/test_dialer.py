@@ -456,3 +456,18 @@ async def test_a_restart_while_amd_listens_still_settles_the_call_and_its_lead(l
     assert lead["attempts"] == 1 and lead["last_outcome"] == row["outcome"]
     assert (lead["status"], row["outcome"]) in {("done", "answered"), ("scheduled", "dropped"),
                                                 ("exhausted", "abandoned")}, (lead["status"], row["outcome"])
+
+
+async def test_a_machine_gets_the_campaigns_message_when_the_campaign_says_so(lab, api, db, phones, carrier,
+                                                                              campaigns):
+    name = campaigns("progressive", machine_action="message", max_attempts=2, retry={"machine": 60})
+    import_leads(lab, name, [("M0", number("machine", 900), "UTC")])
+    session_agent(phones, api, "agent16", name)
+    api.ok("POST", f"/api/campaigns/{name}/start")
+    row = (await wait_rows(db, name, 1, timeout=40))[0]
+    assert row["outcome"] == "machine" and row["amd_result"] == "MACHINE" and row["agent"] is None
+    # the message (about 6 s) was left before the hangup; the agent was never offered the call
+    assert float(row["talk_seconds"]) > float(row["amd_seconds"]) + 4.0
+    assert api.agent("agent16")["state"] == "ready"
+    lead = (await leads_of(db, name))["M0"]
+    assert lead["status"] == "scheduled" and lead["attempts"] == 1 and lead["last_outcome"] == "machine"
