@@ -314,6 +314,12 @@ class AbandonLedger:
             drops -= self._counts[key][1]
         return lives, drops
 
+    def span(self, now: float) -> float:
+        """Seconds from the start of the oldest bucket still in the period to `now` (0 if none)."""
+        self._expire(now)
+        starts = [self._start(k) for k in self._keys if self._start(k) <= now]
+        return max(0.0, now - starts[0]) if starts else 0.0
+
     def rate(self, now: float) -> float:
         """Drops / live answers over the period; 0.0 without live answers."""
         lives, drops = self.counts(now)

@@ -300,11 +300,16 @@ class Dialer:
                         for call in calls if call.phase in (Phase.NEW, Phase.RINGING))
         waiting = sum(1 for call in calls if call.phase in WAITING and call.answered_at is not None)
         lives, drops = run.ledger.counts(now)
+        span = min(run.ledger.period, max(60.0, run.ledger.span(now)))
         recent = [o for t, o in run.est.outcomes if t > now - run.ledger.period]
         est = run.est
         return Snapshot(
             now=mono, ready_agents=ready, busy_agents=tuple(busy), ringing=ringing, waiting_live=waiting,
-            period_seconds=run.ledger.period, period_elapsed=min(run.ledger.period, max(60.0, now - run.started)),
+            # The period is what the counts cover so far, not the whole 30 days: the budget is
+            # then the drops the calls already made allow (the rate so far stays under the cap),
+            # never drops borrowed from live answers that may never come (a campaign that stops
+            # after a day would be over the cap for the whole period).
+            period_seconds=span, period_elapsed=span,
             attempts=len(recent), live_answers=lives, machine_answers=sum(1 for o in recent if o == "machine"),
             drops=drops, aht=est.mean(est.talks, 120.0), wrap=min(float(c.settings.wrapup), 15.0),
             answer_time=est.mean(est.answers, 8.0), answer_cdf=(),

@@ -528,3 +528,12 @@ def test_drops_allowed(lives: int, drops: int, target: float, allowed: int) -> N
     ledger = AbandonLedger(86400.0)
     ledger.load([(0.0, lives, drops)])
     assert ledger.drops_allowed(60.0, target) == allowed
+
+
+def test_ledger_span_is_the_age_of_its_oldest_counted_bucket() -> None:
+    ledger = AbandonLedger(3600.0)
+    assert ledger.span(1000.0) == 0.0
+    ledger.add(600.0, live=True, dropped=False)
+    ledger.add(900.0, live=True, dropped=True)
+    assert ledger.span(1000.0) == 400.0  # the bucket starting at 600
+    assert ledger.span(600.0 + 3600.0 + 1.0) == pytest.approx(3600.0 + 601.0 - 900.0)  # 600 expired
