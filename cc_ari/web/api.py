@@ -23,6 +23,7 @@ from cc_ari.agents.service import AgentService
 from cc_ari.ari.client import AriEvents
 from cc_ari.calls.models import Phase
 from cc_ari.calls.service import CallService
+from cc_ari.db.store import is_outage
 
 log = structlog.get_logger("cc_ari.web")
 
@@ -84,7 +85,10 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status >= 400:
             return error(exc.status, exc.reason or "error")
         raise
-    except Exception:
+    except Exception as exc:
+        if is_outage(exc):  # nothing was changed: the request can be sent again
+            log.warning("api_database_unavailable", path=request.path, error=type(exc).__name__)
+            return error(503, "the database is unavailable; nothing was changed, try again")
         log.exception("api_error", path=request.path)
         return error(500, "internal error")
 

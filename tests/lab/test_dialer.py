@@ -471,3 +471,34 @@ async def test_a_machine_gets_the_campaigns_message_when_the_campaign_says_so(la
     assert api.agent("agent16")["state"] == "ready"
     lead = (await leads_of(db, name))["M0"]
     assert lead["status"] == "scheduled" and lead["attempts"] == 1 and lead["last_outcome"] == "machine"
+
+
+async def test_a_database_outage_mid_call_loses_nothing_and_campaign_requests_say_503(lab, api, phones, carrier,
+                                                                                      campaigns):
+    name = campaigns("progressive", max_attempts=1)
+    import_leads(lab, name, [("D0", number("human", 950), "UTC")])
+    session_agent(phones, api, "agent17", name)
+    api.ok("POST", f"/api/campaigns/{name}/start")
+    assert wait_for(lambda: api.agent("agent17")["state"] == "on_call", 20)
+    await asyncio.to_thread(lab_cmd, "pg-stop")
+    try:
+        status, body = api.call("GET", f"/api/campaigns/{name}")
+        assert status == 503 and "nothing was changed" in body["error"], (status, body)
+        assert api.call("POST", f"/api/campaigns/{name}/pause")[0] == 503
+        api.ok("POST", "/api/agents/agent17/hangup")  # calls go on without the database
+        assert wait_for(lambda: api.agent("agent17")["state"] == "wrapup", 10)
+        status, body = api.call("POST", "/api/agents/agent17/disposition", {"code": "sale"})
+        assert status == 503, (status, body)
+    finally:
+        await asyncio.to_thread(lab_cmd, "pg-start")
+    assert wait_for(lambda: api.call("GET", f"/api/campaigns/{name}")[0] == 200, 30)
+    api.ok("POST", "/api/agents/agent17/disposition", {"code": "sale"})  # kept for when it is back
+    db = await asyncpg.connect(lab["CC_DATABASE_URL"])
+    try:
+        rows = await wait_rows(db, name, 1, timeout=30)
+        assert rows and rows[0]["outcome"] == "answered" and rows[0]["agent"] == "agent17"
+        lead = (await leads_of(db, name))["D0"]
+        assert (lead["status"], lead["disposition"], lead["attempts"]) == ("done", "sale", 1)
+        assert await db.fetchval("SELECT count(*) FROM report.legs WHERE call_id = $1", rows[0]["call_id"]) == 2
+    finally:
+        await db.close()
