@@ -305,3 +305,12 @@ def test_the_older_marginal_rule_is_still_there() -> None:
     assert Predictive(drop_cost=0.0).calls_to_place(s) > Progressive().calls_to_place(s)
     with pytest.raises(ValueError):
         Predictive(drop_cost=-1.0)
+
+
+def test_predictive_keeps_a_reserve_of_drops_out_of_its_budget() -> None:
+    s = snap(live_answers=400, drops=0, period_elapsed=3600.0, period_seconds=3600.0)
+    with_reserve = Predictive(reserve=1.0).drops_left(s)
+    without = Predictive(reserve=0.0).drops_left(s)
+    assert without - with_reserve == pytest.approx(1.0)
+    few = snap(live_answers=40, drops=0, period_elapsed=3600.0, period_seconds=3600.0, abandon_target=0.03)
+    assert Predictive().drops_left(few) == 0.0  # 1.2 drops allowed, one kept in reserve, less the caution
