@@ -266,9 +266,9 @@ class Predictive:
     than expected), is the budget. (z 2.5, the brake ending at 0.8 of the budget and a reserve of
     one drop: with z 1.5, the brake at 0.95 and no reserve, the 56-cell grid had 5 cells whose
     worst window went over the target, all at p-live 0.10 where a window holds few live answers,
-    e.g. 1.10% for a 1% target; the reference cell lost 0.5 point of talk share.) With less than one whole drop left once the
-    calls in flight have taken their expected drops, or the measured rate at/over the target, the
-    policy is progressive.
+    e.g. 1.10% for a 1% target; the reference cell lost 0.5 point of talk share.) With less than
+    one whole drop left once the calls in flight have taken their expected drops, or the measured
+    rate at/over the target, the policy is progressive.
     """
 
     name = "predictive"
