@@ -262,11 +262,14 @@ class Predictive:
     Budget: over a period the campaign may drop `target` of its live answers. The live answers of
     a whole period are estimated from the rate so far, cautiously: minus `z` standard deviations
     (of the rate, known from the answers counted, and of a period's count around it); what is left
-    after the drops already counted, less a `reserve` of drops (the calls in flight may drop more
-    than expected), is the budget. (z 2.5, the brake ending at 0.8 of the budget and a reserve of
-    one drop: with z 1.5, the brake at 0.95 and no reserve, the 56-cell grid had 5 cells whose
-    worst window went over the target, all at p-live 0.10 where a window holds few live answers,
-    e.g. 1.10% for a 1% target; the reference cell lost 0.5 point of talk share.) With less than
+    after the drops already counted, less a reserve of drops (`reserve` + `reserve_sd` * the square
+    root of the drops allowed: the calls in flight may drop more than expected, and drops vary like
+    a Poisson count), is the budget. Why these values (z 2.5, the brake ending at 0.8 of the
+    budget, the reserve): with z 1.5, the brake at 0.95 and no reserve, the 56-cell grid had 5
+    cells whose worst window went over the target, all at p-live 0.10 where a window holds few live
+    answers (e.g. 1.10% for a 1% target); with a reserve of 1 drop, one (50 agents, AHT 60 s,
+    p-live 0.10, 1%: 1.07%). Together they cost the reference cell 1.6 points (86.5% -> 84.9%).
+    With less than
     one whole drop left once the calls in flight have taken their expected drops, or the measured
     rate at/over the target, the policy is progressive.
     """
@@ -276,7 +279,7 @@ class Predictive:
     def __init__(self, *, grace: float = 2.0, drop_cost: float = 0.03, marginal: float = 2.0,
                  budget_share: float = 0.3, z: float = 2.5, z_live: float = 2.0, min_elapsed: float = 600.0,
                  max_calls: int = 1000, spend_from: float = 0.6, spend_until: float = 0.8,
-                 reserve: float = 1.0) -> None:
+                 reserve: float = 1.0, reserve_sd: float = 0.3) -> None:
         if not 0.0 <= spend_from < spend_until:
             raise ValueError("need 0 <= spend_from < spend_until")
         if drop_cost < 0.0:
@@ -292,6 +295,7 @@ class Predictive:
         self._spend_from = spend_from
         self._spend_until = spend_until
         self._reserve = reserve
+        self._reserve_sd = reserve_sd
 
     def drops_left(self, snap: Snapshot) -> float:
         """Whole-period budget left: target * cautious live answers per period - drops counted."""
@@ -303,7 +307,9 @@ class Predictive:
         # the rate is known from live_answers answers; a period's count varies around it too
         spread = math.sqrt(1.0 / snap.live_answers + 1.0 / per_period)
         cautious = per_period * max(0.0, 1.0 - self._z * spread)
-        return max(0.0, snap.abandon_target * cautious - snap.drops - self._reserve)
+        allowed = snap.abandon_target * cautious
+        reserve = self._reserve + self._reserve_sd * math.sqrt(allowed)  # drops vary like a Poisson count
+        return max(0.0, allowed - snap.drops - reserve)
 
     def drop_price(self, snap: Snapshot, throttle: float) -> float:
         """What a drop costs, in idle agent-seconds: `drop_cost` * (aht + wrap) / target (an agent's
