@@ -106,8 +106,7 @@ async def serve(settings: Settings) -> None:
     inbound = InboundFlow(control, holding, queues, connector, agents, records, flow)
     calls = CallService(control, holding, queues, inbound, agents, records, store)
     campaign_store = CampaignStore(store)
-    outbound = OutboundFlow(control, agents, sessions, records, trunk=TRUNK, recordings_dir=settings.recordings_dir,
-                            recorder=recorder)
+    outbound = OutboundFlow(control, agents, connector, records, trunk=TRUNK)
     calls.register_flow("outbound", outbound)
     dialer = Dialer(campaign_store, DialerStore(store), store, control, calls, agents, sessions, queues, outbound)
     calls.adopters[SESSION_APP_ARG] = sessions.adopt

@@ -26,6 +26,11 @@ class AgentState(enum.StrEnum):
 BUSY = frozenset({AgentState.RINGING, AgentState.ON_CALL})
 
 
+def agent_endpoint(agent: str) -> str:
+    """The agent's softphone. The one place the PJSIP naming is spelt."""
+    return f"PJSIP/{agent}"
+
+
 @dataclass(frozen=True, slots=True)
 class Agent:
     name: str

@@ -24,7 +24,7 @@ from datetime import datetime
 import structlog
 
 from cc_ari.agents.errors import AgentError
-from cc_ari.agents.models import Agent, AgentState
+from cc_ari.agents.models import Agent, AgentState, agent_endpoint
 from cc_ari.agents.service import AgentService
 from cc_ari.ari.errors import AriError, AriNotFound
 from cc_ari.ari.models import Bridge, Channel
@@ -39,10 +39,6 @@ log = structlog.get_logger("cc_ari.agents")
 SESSION_APP_ARG = "agent-session"
 BRIDGE_PREFIX = "cc-agent-"
 LOST = "session_lost"
-
-
-def session_endpoint(agent: str) -> str:
-    return f"PJSIP/{agent}"
 
 
 @dataclass(eq=False, slots=True)
@@ -166,7 +162,7 @@ class AgentSessions:
                      "CALLERID(all)": quote_caller_id("cc_ari session", self._caller_id)}
         self._store.agent_session(s.leg_id, agent=s.agent, started_at=s.started_at)
         try:
-            await self._control.originate(s.session, session_endpoint(s.agent), channel_id=s.leg_id,
+            await self._control.originate(s.session, agent_endpoint(s.agent), channel_id=s.leg_id,
                                           role="agent", app_args=f"{SESSION_APP_ARG},{s.agent}",
                                           variables=variables)
             result = await self._control.dial(s.session, s.leg_id, timeout=self._ring_timeout)
@@ -236,7 +232,7 @@ class AgentSessions:
             return False
         started = ch.created or utcnow()
         s = AgentSession(agent, ch.id, Session(anchor=ch.id), bridge.id, started, answered_at=started)
-        s.session.legs[ch.id] = Leg(ch.id, "agent", session_endpoint(agent), ch.name, started, answered_at=started)
+        s.session.legs[ch.id] = Leg(ch.id, "agent", agent_endpoint(agent), ch.name, started, answered_at=started)
         others = [c for c in bridge.channels if c != ch.id]
         s.customer = others[0] if others else None
         self._control.registry.claim(ch.id, s.session)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import structlog
 
+from cc_ari.agents.models import agent_endpoint
 from cc_ari.agents.reachability import Reachability
 from cc_ari.ari.errors import AriError
 from cc_ari.ari.models import Event, StasisStart
 from cc_ari.calls.router import StasisRouter
 from cc_ari.calls.service import CallService
-from cc_ari.connect.service import agent_endpoint
 from cc_ari.telephony.control import CallControl
 
 log = structlog.get_logger("cc_ari.calls")

@@ -25,13 +25,14 @@ from typing import Any, Protocol
 import structlog
 
 from cc_ari.agents.errors import AgentError
+from cc_ari.agents.models import agent_endpoint
 from cc_ari.agents.service import AgentService
 from cc_ari.ari.errors import AriError
 from cc_ari.ari.models import Bridge, Channel, StasisStart
 from cc_ari.calls.inbound import INBOUND_APP_ARG, InboundFlow
 from cc_ari.calls.models import Call, Phase
 from cc_ari.calls.records import CallRecords
-from cc_ari.connect.service import AgentLegArgs, agent_endpoint
+from cc_ari.connect.service import AgentLegArgs
 from cc_ari.db.store import CallStore
 from cc_ari.queueing.service import QueueService
 from cc_ari.tasks import Tasks

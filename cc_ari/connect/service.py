@@ -14,6 +14,7 @@ from pathlib import Path
 
 import structlog
 
+from cc_ari.agents.models import agent_endpoint
 from cc_ari.agents.service import AgentService
 from cc_ari.agents.sessions import AgentSessions
 from cc_ari.ari.errors import AriError
@@ -27,11 +28,6 @@ from cc_ari.telephony.recording import MixMonitorRecorder
 log = structlog.get_logger("cc_ari.connect")
 
 AGENT_APP_ARG = "agent"
-
-
-def agent_endpoint(agent: str) -> str:
-    """The agent's softphone. The one place the PJSIP naming is spelt."""
-    return f"PJSIP/{agent}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,24 +107,31 @@ class Connector:
         """Bridge the anchor and the agent's leg (or put it into the agent's session) and record
         the conversation."""
         if call.via_session:
-            assert self._sessions is not None and call.agent is not None
-            await self._sessions.connect(call.agent, call.call_id)
-            session = self._sessions.get(call.agent)
-            now = utcnow()
-            leg = Leg(f"{call.call_id}-agent", "agent", agent_endpoint(call.agent),
-                      session.leg_id if session else "", now, answered_at=now)
-            call.legs[leg.leg_id] = leg
-            self._records.leg(call, leg)
-            await self._record(call, None)
+            await self.join_session(call)
+            await self.record(call, None)
             return
         agent_chan = call.agent_channel
         assert agent_chan is not None and call.agent is not None
         bridge_id = f"cc-call-{call.call_id}"
         call.bridge_id = bridge_id
         await self._control.mixing_bridge(call.session, bridge_id, [call.call_id, agent_chan])
-        await self._record(call, bridge_id)
+        await self.record(call, bridge_id)
 
-    async def _record(self, call: Call, bridge_id: str | None) -> None:
+    async def join_session(self, call: Call) -> None:
+        """Put the anchor into the agent's persistent session (`call.agent`, `call.via_session`);
+        the agent's part of the call is a leg of its own (`<call_id>-agent`) on the session's
+        channel. TelephonyError when the session cannot take it."""
+        assert self._sessions is not None and call.agent is not None
+        await self._sessions.connect(call.agent, call.call_id)
+        session = self._sessions.get(call.agent)
+        now = utcnow()
+        leg = Leg(f"{call.call_id}-agent", "agent", agent_endpoint(call.agent),
+                  session.leg_id if session else "", now, answered_at=now)
+        call.legs[leg.leg_id] = leg
+        self._records.leg(call, leg)
+
+    async def record(self, call: Call, bridge_id: str | None) -> None:
+        """Record the conversation (a `bridge_id` allows ARI's bridge recording as a fallback)."""
         name = f"cc-{call.call_id}"
         # MixMonitor on the caller's channel (cheap, survives a restart); ARI's bridge recording
         # only when AMI cannot start it. Either way the path is stored once Asterisk confirmed.

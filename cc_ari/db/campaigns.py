@@ -114,7 +114,7 @@ class CampaignStore:
 
 # --- the dialer -----------------------------------------------------------------------------
 CLAIM_CANDIDATES = """
-SELECT l.lead_id, l.phone, l.timezones, l.fields::text AS fields, l.attempts, l.disposition,
+SELECT l.lead_id, l.phone, l.timezones, l.fields::text AS fields, l.attempts,
        (EXISTS (SELECT 1 FROM cc.dnc d WHERE d.number = l.phone)
         OR EXISTS (SELECT 1 FROM cc.campaign_dnc c WHERE c.campaign = l.campaign AND c.number = l.phone)) AS dnc
 FROM cc.leads l
@@ -190,7 +190,6 @@ class Claimed:
     phone: str
     fields: dict[str, Any]
     attempts: int  # this attempt included
-    callback: bool  # an agent asked for this call
     call_id: str  # the call it is being dialed on
 
 
@@ -233,8 +232,7 @@ class DialerStore:
                     continue  # left as it is, for the next claim
                 call_id = call_ids()
                 takes.append((campaign, r["lead_id"], call_id, lease))
-                claimed.append(Claimed(r["lead_id"], r["phone"], json.loads(r["fields"]), r["attempts"] + 1,
-                                       r["disposition"] == "callback", call_id))
+                claimed.append(Claimed(r["lead_id"], r["phone"], json.loads(r["fields"]), r["attempts"] + 1, call_id))
             if dnc:
                 await conn.executemany(MARK_DNC, [(campaign, lead) for lead in dnc], timeout=self._timeout)
             if later:

@@ -13,27 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlencode
 
 import structlog
 
 from cc_ari.agents.service import AgentService
-from cc_ari.agents.sessions import AgentSessions
 from cc_ari.ari.errors import AriError
 from cc_ari.ari.models import StasisStart
 from cc_ari.calls.models import Call, Phase
 from cc_ari.calls.records import CallRecords
 from cc_ari.campaigns.models import Campaign, amd_arguments
+from cc_ari.connect.service import Connector
 from cc_ari.telephony.control import STATE_VAR, CallControl, quote_caller_id
 from cc_ari.telephony.errors import ChannelGone, TelephonyError
-from cc_ari.telephony.models import Leg, utcnow
-from cc_ari.telephony.recording import MixMonitorRecorder
+from cc_ari.telephony.models import utcnow
 
 log = structlog.get_logger("cc_ari.dialer")
 
@@ -74,20 +71,16 @@ class DialPlan:
 
     campaign: Campaign
     phone: str
-    attempts: int
-    callback: bool = False
 
 
 class OutboundFlow:
-    def __init__(self, control: CallControl, agents: AgentService, sessions: AgentSessions, records: CallRecords,
-                 *, trunk: str, recordings_dir: Path, recorder: MixMonitorRecorder | None = None) -> None:
+    def __init__(self, control: CallControl, agents: AgentService, connector: Connector, records: CallRecords,
+                 *, trunk: str) -> None:
         self._control = control
         self._agents = agents
-        self._sessions = sessions
+        self._connector = connector  # joins the agent's session, records, waits for the end
         self._records = records
         self._trunk = trunk
-        self._recordings_dir = recordings_dir
-        self._recorder = recorder
         self.plans: dict[str, DialPlan] = {}  # call id -> what to dial (set by the dialer before start)
         self.picker: AgentPicker | None = None
         self.clock: Callable[[], float] = time.monotonic
@@ -252,8 +245,9 @@ class OutboundFlow:
             await self._safe_harbor(call, plan)
             return
         call.agent = agent
+        call.via_session = True
         try:
-            await self._sessions.connect(agent, call.call_id)
+            await self._connector.join_session(call)
         except TelephonyError as exc:
             if call.session.anchor_gone() or not await self._control.ari.channel_exists(call.call_id):
                 raise ChannelGone() from exc
@@ -261,38 +255,19 @@ class OutboundFlow:
         assert call.answered_at is not None
         call.connect_seconds = call.seconds_since(call.answered_at)
         call.phase = Phase.TALKING
-        call.via_session = True
         self._agents.answered(agent)
-        session = self._sessions.get(agent)
-        now = utcnow()
-        agent_leg = Leg(f"{call.call_id}-agent", "agent", f"PJSIP/{agent}", session.leg_id if session else "",
-                        now, answered_at=now)
-        call.legs[agent_leg.leg_id] = agent_leg
         self._records.update(call, agent=agent, connect_seconds=call.connect_seconds)
-        self._records.leg(call, agent_leg)
         picker.connected(call)
         log.info("outbound_connected", agent=agent, connect_s=call.connect_seconds, amd_s=call.amd_seconds)
-        await self._record(call)
+        await self._connector.record(call, None)
         await self._talk(call)
-
-    async def _record(self, call: Call) -> None:
-        name = f"cc-{call.call_id}"
-        if self._recorder is not None and await self._recorder.start(call.call_id, name):
-            call.recording_path = os.path.join(self._recordings_dir, f"{name}.wav")
-            self._records.update(call, recording_path=call.recording_path)
 
     async def _talk(self, call: Call) -> None:
         """Until the customer's channel ends (they hang up, the agent's hangup request, the
         agent's session lost): ChannelGone."""
         try:
-            while True:
-                await call.session.next(None)
+            await self._connector.talk(call)
         finally:
-            if call.agent is not None:
-                self._sessions.disconnected(call.agent, call.call_id)
-            agent_leg = call.legs.get(f"{call.call_id}-agent")
-            if agent_leg is not None and agent_leg.ended_at is None:
-                agent_leg.ended_at = utcnow()
             call.outcome = call.outcome or "answered"
 
     async def _safe_harbor(self, call: Call, plan: DialPlan) -> None:

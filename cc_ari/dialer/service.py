@@ -21,7 +21,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -117,7 +117,6 @@ class Run:
     ledger: compliance.AbandonLedger
     est: Estimates = field(default_factory=Estimates)
     calls: dict[str, Call] = field(default_factory=dict)
-    started: float = field(default_factory=time.time)
     open_leads: int | None = None
     attempts_per_s: float = 0.0
 
@@ -325,16 +324,8 @@ class Dialer:
             return
         n = min(n, 50)
         c = run.campaign
-        now = datetime.now(UTC)
-        settings = c.settings
-
-        def opens(zones: Any) -> datetime | None:
-            if compliance.window_open(now, zones, settings.window["start"], settings.window["end"]):
-                return None
-            at = compliance.next_window_opening(now, zones, settings.window["start"], settings.window["end"])
-            return at or now.replace(microsecond=0) + timedelta(days=1)
-
-        result = await self._leads.claim(c.name, n, call_ids=_call_id, window=opens, lease=LEASE_SECONDS)
+        result = await self._leads.claim(c.name, n, call_ids=_call_id, window=window_check(c),
+                                         lease=LEASE_SECONDS)
         if result.dnc or result.outside_window:
             log.info("leads_set_aside", campaign=c.name, dnc=len(result.dnc), outside_window=len(result.outside_window))
         for lead in result.claimed:
@@ -352,7 +343,7 @@ class Dialer:
                     lead_id=lead.lead_id, lead=dict(lead.fields), wrapup=float(c.settings.wrapup))
         run.calls[call.call_id] = call
         self._attempts[call.call_id] = lead.attempts
-        self._flow.plans[call.call_id] = DialPlan(c, lead.phone, lead.attempts, lead.callback)
+        self._flow.plans[call.call_id] = DialPlan(c, lead.phone)
         if agent is not None:
             self._preview[call.call_id] = agent
             call.agent = agent  # reserved for it: released by the call's end whatever happens
@@ -497,16 +488,8 @@ class Dialer:
             raise DialerError(f"{agent} must be ready, in a live session, to dial")
         for name in names:
             run = self._runs[name]
-            c = run.campaign
-            now = datetime.now(UTC)
-
-            def opens(zones: Any, c: Campaign = c, now: datetime = now) -> datetime | None:
-                w = c.settings.window
-                if compliance.window_open(now, zones, w["start"], w["end"]):
-                    return None
-                return compliance.next_window_opening(now, zones, w["start"], w["end"])
-
-            result = await self._leads.claim(name, 1, call_ids=_call_id, window=opens, lease=LEASE_SECONDS)
+            result = await self._leads.claim(name, 1, call_ids=_call_id, window=window_check(run.campaign),
+                                             lease=LEASE_SECONDS)
             for lead in result.claimed:
                 try:
                     self._agents.reserve(agent, lead.call_id, consumer="dialer")
@@ -608,11 +591,11 @@ class Dialer:
             call.amd_result = status if status in AMD_STATUSES else "NOTSURE"
             call.amd_seconds = call.seconds_since(call.answered_at) if call.answered_at else None
             call.phase = Phase.QUEUED  # the flow picks it up after AMD
-            self._flow.plans[call.call_id] = DialPlan(c, call.dnis, 1)
+            self._flow.plans[call.call_id] = DialPlan(c, call.dnis)
             log.warning("outbound_call_resumed_after_amd", call_id=ch.id, amd=call.amd_result)
         else:
             call.outcome = "dropped" if ch.state == "Up" else "failed"
-            self._flow.plans[call.call_id] = DialPlan(c, call.dnis, 1)
+            self._flow.plans[call.call_id] = DialPlan(c, call.dnis)
             log.warning("outbound_call_ended_at_adoption", call_id=ch.id, outcome=call.outcome)
         run.calls[call.call_id] = call
         self._calls.start(call)
@@ -635,6 +618,22 @@ class Dialer:
     async def aclose(self) -> None:
         await self._tasks.cancel_all()
 
+
+
+def window_check(c: Campaign) -> Callable[[Sequence[str]], datetime | None]:
+    """For a claim: None when a lead's calling window is open now in all its zones, else when it
+    opens (a day from now when its zones' windows never overlap within the week: looked at again
+    then, never dialed outside it)."""
+    now = datetime.now(UTC)
+    start, end = c.settings.window["start"], c.settings.window["end"]
+
+    def opens(zones: Sequence[str]) -> datetime | None:
+        at = compliance.next_window_opening(now, zones, start, end)
+        if at == now:
+            return None
+        return at or now.replace(microsecond=0) + timedelta(days=1)
+
+    return opens
 
 
 def _call_id() -> str:
