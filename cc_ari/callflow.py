@@ -6,6 +6,7 @@ error naming the key, never a surprise in the middle of a call.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ class QueueConfig:
     max_wait: float = 600.0
     announce_first: float = 15.0  # seconds in queue before the first position announcement
     announce_every: float = 0.0  # seconds between announcements; 0 (the default) = never announce
+    service_level_seconds: int = 20  # reports: a call answered within this many seconds of waiting is in SL
+    short_abandon_seconds: int = 5  # reports: a caller who hangs up sooner is a short abandon
+    disposition_codes: tuple[str, ...] = ()  # what an agent may code a call with (empty: the defaults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,25 @@ def _num(where: str, raw: Any, default: float, *, minimum: float = 0.0) -> float
     return float(raw)
 
 
+def _whole(where: str, raw: Any, default: int, *, minimum: int = 0, maximum: int = 86400) -> int:
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer())):
+        raise CallFlowError(f"{where} must be a whole number of seconds, got {raw!r}")
+    if not minimum <= raw <= maximum:
+        raise CallFlowError(f"{where} must be {minimum}..{maximum}, got {raw!r}")
+    return int(raw)
+
+
+def _codes(where: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if (not isinstance(raw, list) or not raw
+            or not all(isinstance(c, str) and re.fullmatch(r"[a-z0-9_-]{1,32}", c) for c in raw)):
+        raise CallFlowError(f"{where} must be a non-empty list of codes of 1-32 characters a-z, 0-9, _ or -")
+    return tuple(dict.fromkeys(raw))
+
+
 def _target(where: str, raw: Any) -> Target:
     if not isinstance(raw, dict):
         raise CallFlowError(f"{where} must be a table like {{ queue = \"support\" }}")
@@ -120,6 +143,9 @@ def parse(data: Mapping[str, Any]) -> CallFlow:
             max_wait=_num(f"queues.{name}.max_wait", q.get("max_wait"), 600.0, minimum=1),
             announce_first=_num(f"queues.{name}.announce_first", q.get("announce_first"), 15.0, minimum=1),
             announce_every=_num(f"queues.{name}.announce_every", q.get("announce_every"), 0.0),
+            service_level_seconds=_whole(f"queues.{name}.service_level_seconds", q.get("service_level_seconds"), 20),
+            short_abandon_seconds=_whole(f"queues.{name}.short_abandon_seconds", q.get("short_abandon_seconds"), 5),
+            disposition_codes=_codes(f"queues.{name}.disposition_codes", q.get("disposition_codes")),
         )
 
     menus: dict[str, Menu] = {}

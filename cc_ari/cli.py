@@ -27,11 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     from cc_ari.campaigns import cli as campaign_cli
 
     campaign_cli.add_arguments(campaign)
+    export = sub.add_parser("export", help="export reports from the database (queue_log)")
+    from cc_ari.reporting import export_cli
+
+    export_cli.add_arguments(export)
     args = parser.parse_args(argv)
     if args.cmd == "dialer":
         return dialer_cli.run(simulate, args)
     if args.cmd == "campaign":
         return campaign_cli.run(campaign, args)
+    if args.cmd == "export":
+        return export_cli.run(export, args)
 
     if args.cmd == "check-config":
         from pathlib import Path

@@ -29,7 +29,7 @@ class Settings:
     ami_password: str = field(repr=False)
     http_host: str
     http_port: int
-    api_tokens: Mapping[str, str] = field(repr=False)  # token -> role
+    api_tokens: Mapping[str, str] = field(repr=False)  # token -> role ("agent:agent7": bound to that agent)
     config_path: Path
     recordings_dir: Path  # as this host sees it
     asterisk_recordings_dir: str  # the same directory as Asterisk sees it (MixMonitor's file)
@@ -74,10 +74,17 @@ class Settings:
         admin = e.get("CC_API_TOKEN", "").strip()
         if admin:
             tokens[admin] = "admin"
+        bound: dict[str, str] = {}  # token -> the one agent it controls (token:agent:agent7)
         for item in filter(None, (s.strip() for s in e.get("CC_API_TOKENS", "").split(","))):
             token, _, role = item.rpartition(":")
-            if not token or role not in ROLES:
-                raise SettingsError(f"CC_API_TOKENS entries are token:role with role in {ROLES}")
+            if role not in ROLES:
+                head, _, middle = token.rpartition(":")
+                if middle == "agent" and head and role:
+                    bound[head] = role
+                    token, role = head, f"agent:{role}"
+            if not token or role.partition(":")[0] not in ROLES:
+                raise SettingsError(f"CC_API_TOKENS entries are token:role with role in {ROLES}, "
+                                    "or token:agent:<agent> for a token bound to one agent")
             tokens[token] = role
         if not tokens:
             raise SettingsError("CC_API_TOKEN (or CC_API_TOKENS) is required: the API never runs open")
@@ -91,6 +98,10 @@ class Settings:
             if not count.isdigit() or not 0 < int(count) <= 10000:
                 raise SettingsError(f"CC_AGENT_COUNT must be 1..10000, got {count!r}")
             agents = tuple(f"agent{i}" for i in range(1, int(count) + 1))
+
+        strangers = sorted(set(bound.values()) - set(agents))
+        if strangers:
+            raise SettingsError(f"CC_API_TOKENS binds tokens to unknown agent(s): {', '.join(strangers)}")
 
         raw_interval = e.get("CC_RECONCILE_SECONDS", "30")
         try:

@@ -232,6 +232,11 @@ class AmiClient:
         self._handlers.append(handler)
         return handler
 
+    @property
+    def dropped(self) -> int:
+        """AMI events lost because the dispatch queue was full."""
+        return self._dropped
+
     def recent_events(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The last events received, oldest first: {"ts": unix time, "event": name, "fields": {...}}."""
         items = list(self._recent)

@@ -67,7 +67,7 @@ def _epoch(raw: str | None) -> datetime | None:
         return None
 
 
-async def _step(name: str, coro: Awaitable[Any]) -> None:
+async def cleanup_step(name: str, coro: Awaitable[Any]) -> None:
     """One cleanup step: its failure is logged and never stops the next step."""
     try:
         await coro
@@ -184,7 +184,7 @@ class CallService:
         if call.phase is Phase.TALKING or call.session.anchor_gone() or call.outbound:
             return False
         if call.queue:
-            await _step("leave_holding", self._holding.leave(call.queue, call.call_id))
+            await cleanup_step("leave_holding", self._holding.leave(call.queue, call.call_id))
         if not await self._to_fallback(call.call_id, call.dnis):
             return False
         call.handled_by = "fallback"
@@ -220,15 +220,15 @@ class CallService:
         self._release_agent(call)
         try:
             if call.recording_name:
-                await _step("stop_recording", self._control.stop_recording(call.recording_name))
+                await cleanup_step("stop_recording", self._control.stop_recording(call.recording_name))
             agent_chan = call.agent_channel
             if agent_chan is not None and not call.session.ended(agent_chan):
-                await _step("hangup_agent", self._control.hangup(agent_chan))
+                await cleanup_step("hangup_agent", self._control.hangup(agent_chan))
             if not rescued and not call.session.anchor_gone():
-                await _step("hangup_caller", self._control.hangup(call.call_id))
+                await cleanup_step("hangup_caller", self._control.hangup(call.call_id))
             if call.bridge_id:
-                await _step("destroy_bridge", self._control.destroy_bridge(call.bridge_id))
-            await _step("settle", call.session.settle(2.0, exclude=frozenset({call.call_id}) if rescued
+                await cleanup_step("destroy_bridge", self._control.destroy_bridge(call.bridge_id))
+            await cleanup_step("settle", call.session.settle(2.0, exclude=frozenset({call.call_id}) if rescued
                                                       else frozenset()))
         finally:
             self._write_final(call, phase, rescued, end_time)
@@ -425,7 +425,7 @@ class CallService:
                 continue  # outbound calls end through their flow's cancellation (below)
             with structlog.contextvars.bound_contextvars(call_id=call.call_id):
                 if call.agent_channel is not None:
-                    await _step("hangup_agent", self._control.hangup(call.agent_channel))
+                    await cleanup_step("hangup_agent", self._control.hangup(call.agent_channel))
                 if await self._rescue(call):
                     call.phase = Phase.ENDING
                     self._release_agent(call)

@@ -47,7 +47,7 @@ Mode = Literal["merge", "fill"]
 # Whitelisted columns per table; SQL is built only from these names, values are always $n.
 CALL_COLUMNS = ("direction", "caller", "dnis", "queue", "agent", "ivr_path", "started_at", "queued_at",
                 "answered_at", "ended_at", "outcome", "recording_path", "handled_by", "campaign", "lead_id",
-                "amd_result", "amd_seconds", "connect_seconds")
+                "amd_result", "amd_seconds", "connect_seconds", "disposition")
 LEG_COLUMNS = ("call_id", "role", "endpoint", "channel_name", "started_at", "answered_at", "ended_at",
                "hangup_cause")
 SESSION_COLUMNS = ("agent", "started_at", "answered_at", "ended_at", "end_reason")

@@ -539,6 +539,14 @@ class Dialer:
             out["forecast_finish_seconds"] = round(run.open_leads / rate)
         return out
 
+    def campaign_names(self) -> list[str]:
+        return sorted(self._runs)
+
+    def campaign_views(self) -> list[dict[str, Any]]:
+        """Every campaign the dialer works on, for the live feed: name, state, mode, live figures."""
+        return [{"campaign": name, "status": run.campaign.state, "mode": run.campaign.mode, "live": self.live(name)}
+                for name, run in sorted(self._runs.items())]
+
     def lead_of(self, call: Call) -> dict[str, Any] | None:
         if not call.outbound:
             return None

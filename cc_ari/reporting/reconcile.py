@@ -182,8 +182,10 @@ def first_exten(evs: list[CelEvent], call_id: str) -> str:
 
 class CelReconciler:
     def __init__(self, path: Path, store: CallStore, recordings_dir: Path, *, interval: float = 1.0,
-                 agents: Iterable[str] = (), is_live: Callable[[str], bool] = lambda _call_id: False) -> None:
+                 agents: Iterable[str] = (), is_live: Callable[[str], bool] = lambda _call_id: False,
+                 on_written: Callable[[CallRow], None] | None = None) -> None:
         self._agents = tuple(agents)
+        self._on_written = on_written  # told of each call row written from the CEL log (metrics)
         self._is_live = is_live  # a call cc_ari is still finishing itself is left to it
         self._path = path
         self._store = store
@@ -282,6 +284,11 @@ class CelReconciler:
             s.call(row.call_id, direction="inbound", started_at=row.started_at, handled_by="fallback")
         for leg in row.legs:
             s.leg(leg.leg_id, mode="fill", **leg.as_row(row.call_id))
+        if self._on_written is not None:
+            try:
+                self._on_written(row)
+            except Exception:
+                log.exception("reconciled_hook_failed")
         log.info("call_reconciled_from_cel", call_id=row.call_id, outcome=row.outcome, queue=row.queue,
                  agent=row.agent)
         return True

@@ -10,6 +10,7 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -43,30 +44,70 @@ class ApiError(Exception):
         self.status = status
 
 
-def make_auth(tokens: Mapping[str, str]) -> Middleware:
-    # Compared as bytes; surrogateescape so a token with any (non-ASCII) character compares
-    # unequal instead of raising.
-    items = [(known.encode("utf-8", "surrogateescape"), role) for known, role in tokens.items()]
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a token is: its role, and for a token bound to one agent (`token:agent:agent7`) that agent."""
+
+    role: str
+    agent: str | None = None
+
+    @property
+    def controls_all(self) -> bool:
+        return self.role in CONTROL_ROLES
+
+
+class Tokens:
+    """The API tokens (token -> role, "agent:<name>" for a bound token), compared in constant time."""
+
+    def __init__(self, tokens: Mapping[str, str]) -> None:
+        # Compared as bytes; surrogateescape so a token with any (non-ASCII) character compares
+        # unequal instead of raising.
+        self._items = [(known.encode("utf-8", "surrogateescape"), _principal(role)) for known, role in tokens.items()]
+
+    def principal(self, token: str) -> Principal | None:
+        raw = token.strip().encode("utf-8", "surrogateescape")
+        found = None
+        for known, who in self._items:  # no early exit: the time does not tell which token matched
+            if hmac.compare_digest(known, raw) and found is None:
+                found = who
+        return found if raw else None
+
+
+def _principal(role: str) -> Principal:
+    kind, _, agent = role.partition(":")
+    return Principal(kind, agent or None)
+
+
+def make_auth(tokens: Tokens, *, open_paths: frozenset[str] = frozenset({"/api/live"})) -> Middleware:
+    """Bearer-token auth for /api/; `open_paths` authenticate themselves (the WebSocket takes its
+    token in the URL or its first message)."""
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/") or request.path in open_paths:
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        role = None
-        if scheme.lower() == "bearer" and token:
-            for known, r in items:
-                if hmac.compare_digest(known, token.strip().encode("utf-8", "surrogateescape")):
-                    role = r
-                    break
-        if role is None:
+        who = tokens.principal(token) if scheme.lower() == "bearer" and token else None
+        if who is None:
             return error(401, "missing or invalid bearer token",
                          hint="send Authorization: Bearer <token>")
-        request["role"] = role
+        request["role"] = who.role
+        request["principal"] = who
         return await handler(request)
 
     return auth
+
+
+def may_control(request: web.Request, agent: str) -> None:
+    """403 unless the token may act on `agent`: supervisors and admins on anyone, a token bound to
+    an agent on that agent only."""
+    who: Principal = request["principal"]
+    if who.controls_all or (who.agent is not None and who.agent == agent):
+        return
+    if who.agent is not None:
+        raise ApiError(403, f"this token controls {who.agent} only")
+    raise ApiError(403, "this token's role may not control agents")
 
 
 @web.middleware
@@ -154,6 +195,7 @@ class Api:
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/api/whoami", self.whoami)
         app.router.add_get("/api/agents", self.list_agents)
         app.router.add_get("/api/agents/{agent}", self.get_agent)
         app.router.add_post("/api/agents/{agent}/login", self.login)
@@ -170,13 +212,16 @@ class Api:
 
     @staticmethod
     def _control(request: web.Request) -> None:
-        if request["role"] not in CONTROL_ROLES:
-            raise ApiError(403, "this token's role may not control agents")
+        may_control(request, request.match_info["agent"])
 
     def _one(self, name: str) -> dict[str, Any]:
         online = self._reach.states()
         return {**agent_json(self._agents.get(name), online.get(name, False), time.monotonic()),
                 **self._agent_extra(name)}
+
+    async def whoami(self, request: web.Request) -> web.Response:
+        who: Principal = request["principal"]
+        return web.json_response({"role": who.role, "agent": who.agent})
 
     async def healthz(self, request: web.Request) -> web.Response:
         h = self._health()
@@ -273,7 +318,8 @@ class Api:
 
     async def ami_events(self, request: web.Request) -> web.Response:
         """Recent AMI events, for ops (supervisors and admins only)."""
-        self._control(request)
+        if request["role"] not in CONTROL_ROLES:
+            raise ApiError(403, "the AMI event stream is for supervisors and admins")
         raw = request.query.get("limit", "100")
         if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
             raise ApiError(422, "limit must be 1..500")
@@ -311,7 +357,8 @@ def _natural(a: Agent) -> tuple[str, int]:
     return head, int(tail) if tail else -1
 
 
-def build_app(api: Api, tokens: Mapping[str, str]) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json, make_auth(tokens)], client_max_size=MAX_BODY)
+def build_app(api: Api, tokens: Mapping[str, str] | Tokens) -> web.Application:
+    known = tokens if isinstance(tokens, Tokens) else Tokens(tokens)
+    app = web.Application(middlewares=[errors_as_json, make_auth(known)], client_max_size=MAX_BODY)
     api.routes(app)
     return app

@@ -1,5 +1,6 @@
 """HTTP API of an agent's outbound work (LAB.md): end the customer call, the disposition, and
-preview dialing. Supervisors and admins may act for any agent."""
+preview dialing. Supervisors and admins may act for any agent, a token bound to an agent for that
+agent only. The disposition closes the wrap-up of an inbound call too (its code on the call row)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from typing import Any
 
 from aiohttp import web
 
+from cc_ari.agents.dispositions import DispositionError, Dispositions
 from cc_ari.dialer import compliance
 from cc_ari.dialer.service import Dialer, DialerError
-from cc_ari.web.api import CONTROL_ROLES, ApiError, json_body
+from cc_ari.web.api import ApiError, json_body, may_control
 
 
 class DialerApi:
-    def __init__(self, dialer: Dialer) -> None:
+    def __init__(self, dialer: Dialer, dispositions: Dispositions) -> None:
         self._dialer = dialer
+        self._dispositions = dispositions  # inbound and outbound: the agent's last call
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/agents/{agent}/hangup", self.hangup)
@@ -24,9 +27,9 @@ class DialerApi:
 
     @staticmethod
     def _control(request: web.Request) -> str:
-        if request["role"] not in CONTROL_ROLES:
-            raise ApiError(403, "this token's role may not control agents")
-        return request.match_info["agent"]
+        agent = request.match_info["agent"]
+        may_control(request, agent)
+        return agent
 
     def _known(self, agent: str) -> None:
         self._dialer.agent(agent)  # UnknownAgent -> 404
@@ -58,8 +61,8 @@ class DialerApi:
         if code != "callback" and callback_at is not None:
             raise ApiError(422, "callback_at goes only with the code callback")
         try:
-            out = await self._dialer.disposition(agent, code, callback_at)
-        except DialerError as exc:
+            out = await self._dispositions.dispose(agent, code, callback_at)
+        except (DialerError, DispositionError) as exc:
             raise ApiError(409, str(exc)) from None
         except ValueError as exc:
             raise ApiError(422, str(exc)) from None

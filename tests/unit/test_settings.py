@@ -91,7 +91,17 @@ def test_api_tokens_list_assigns_roles_and_adds_to_the_admin_token() -> None:
     assert only_list.api_tokens == {AGENT: "admin"}
 
 
-@pytest.mark.parametrize("entry", [AGENT, f"{AGENT}:root", ":agent", f"{AGENT}:Agent"])
+def test_a_token_can_be_bound_to_one_agent() -> None:
+    bound = "desk-token-0123456789"
+    s = Settings.from_env(env(CC_API_TOKENS=f"{bound}:agent:agent7,{AGENT}:agent"))
+    assert s.api_tokens == {ADMIN: "admin", AGENT: "agent", bound: "agent:agent7"}
+    with pytest.raises(SettingsError, match="unknown agent"):
+        Settings.from_env(env(CC_API_TOKENS=f"{bound}:agent:agent999"))
+    with pytest.raises(SettingsError, match="token:role with role in"):
+        Settings.from_env(env(CC_API_TOKENS=f"{bound}:supervisor:agent7"))
+
+
+@pytest.mark.parametrize("entry", [AGENT, f"{AGENT}:root", ":agent", f"{AGENT}:Agent", ":agent:agent7"])
 def test_api_token_entries_need_token_and_known_role(entry: str) -> None:
     with pytest.raises(SettingsError, match="token:role with role in"):
         Settings.from_env(env(CC_API_TOKENS=entry))

@@ -1,0 +1,1 @@
+"""Operations surfaces (docs/operations.md): /metrics and the live view."""
