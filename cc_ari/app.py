@@ -51,6 +51,7 @@ from cc_ari.web.campaigns import CampaignApi
 from cc_ari.web.dialer import DialerApi
 from cc_ari.web.live import LiveApi
 from cc_ari.web.monitor import MonitorApi
+from cc_ari.web.pages import Pages
 from cc_ari.web.reports import ReportsApi
 
 log = structlog.get_logger("cc_ari.app")
@@ -214,7 +215,7 @@ async def serve(settings: Settings) -> None:
               faults=events if settings.fault_injection else None,
               more=[CampaignApi(campaign_store, live=dialer.live, changed=dialer.campaign_changed),
                     DialerApi(dialer, dispositions), LiveApi(hub, tokens), MonitorApi(monitors), metrics,
-                    ReportsApi(store, tz)],
+                    ReportsApi(store, tz), Pages()],
               unknown_campaigns=unknown_campaigns, agent_extra=dialer.agent_view)
     runner = web.AppRunner(build_app(api, tokens), access_log=None)
     await runner.setup()

@@ -57,8 +57,8 @@ from cc_ari.ari.errors import AriError, AriNotFound
 from cc_ari.ari.models import Bridge, Channel, ChannelDestroyed, StasisEnd, StasisStart
 from cc_ari.calls.models import Call, Phase
 from cc_ari.calls.service import CallService, cleanup_step
+from cc_ari.db.monitoring import MonitorRecords
 from cc_ari.db.store import CallStore
-from cc_ari.supervision.records import MonitorRecords
 from cc_ari.tasks import Tasks
 from cc_ari.telephony.control import CallControl, quote_caller_id
 from cc_ari.telephony.errors import ChannelGone, TelephonyError
