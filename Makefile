@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run stop test status deps venv lint unit e2e bench bench-soak bench-lab bench-dialer bench-dialer-live clean
+.PHONY: run stop test status deps venv lint unit e2e bench bench-soak bench-lab bench-dialer bench-dialer-live bench-dashboard clean
 
 run: deps venv
 	$(PYTHON) scripts/lab.py run
@@ -39,6 +39,10 @@ bench-dialer: venv
 # The dialer live on its own lab: make bench-dialer-live ARGS="--seconds 60"
 bench-dialer-live: venv
 	$(BIN)/python -m bench.dialer_live $(ARGS)
+
+# The dashboard page in headless Chromium against a fake feed of 200 agents / 20 queues
+bench-dashboard: venv
+	$(BIN)/python -m bench.dashboard $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check cc_ari tests scripts bench

@@ -166,6 +166,7 @@ class Monitors:
         self._agents = agents
         self._sessions = sessions
         self._records = MonitorRecords(store)
+        self._store = store
         self._ring_timeout = ring_timeout
         self._live: dict[str, Monitor] = {}
         self._recent: OrderedDict[str, Monitor] = OrderedDict()
@@ -238,7 +239,7 @@ class Monitors:
         """Switch mode (idempotent): the snoop channel is replaced, the supervisor's call stays."""
         m = self.get(monitor_id)
         async with m.lock:
-            if m.state == "ended" or m.stop_reason is not None:
+            if m.state == "ended" or m.stop_reason is not None or m.end_reason is not None:  # ended or ending
                 raise MonitorConflict(f"monitor {monitor_id} has ended")
             if mode == m.mode:
                 return m
@@ -250,10 +251,19 @@ class Monitors:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             m.requests.append((mode, fut))
             m.session.deliver(Resync(()))  # wakes the monitor's task; nothing is gone
+            # the monitor may end meanwhile (the call hung up): then answer at once, not at the timeout
+            ended: asyncio.Future[Any] = asyncio.ensure_future(m.done.wait())
+            waiting: set[asyncio.Future[Any]] = {fut, ended}
             try:
-                await asyncio.wait_for(asyncio.shield(fut), REQUEST_TIMEOUT)
-            except TimeoutError:
-                raise MonitorConflict(f"monitor {monitor_id} did not switch in {REQUEST_TIMEOUT:.0f} s") from None
+                await asyncio.wait(waiting, timeout=REQUEST_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+            if fut.done():
+                fut.result()  # MonitorConflict when the monitor ended before switching
+            elif m.done.is_set():
+                raise MonitorConflict(f"monitor {monitor_id} has ended ({m.end_reason})")
+            else:
+                raise MonitorConflict(f"monitor {monitor_id} did not switch in {REQUEST_TIMEOUT:.0f} s")
         return m
 
     async def stop(self, monitor_id: str, reason: str = "stopped") -> Monitor:
@@ -472,6 +482,13 @@ class Monitors:
         self._records.session(m.monitor_id, call_id=m.call_id, supervisor=m.supervisor, agent=m.agent,
                               mode=str(m.mode), started_at=m.started_at, answered_at=m.answered_at,
                               ended_at=m.ended_at, end_reason=m.end_reason)
+        leg = m.session.legs.get(m.channel_id)  # the supervisor's phone: a leg of the call it monitors
+        if leg is not None:
+            row = leg.as_row(m.call_id)
+            row["role"] = "supervisor"
+            row["answered_at"] = row["answered_at"] or m.answered_at
+            row["ended_at"] = row["ended_at"] or m.ended_at
+            self._store.leg(leg.leg_id, **row)
 
     def _notify(self, m: Monitor) -> None:
         msg = {"type": "monitor", **m.view()}

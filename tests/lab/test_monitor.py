@@ -545,6 +545,12 @@ async def test_listen_whisper_barge_end_to_end(lab, api, sup_api, db, caller_num
         assert session["answered_at"] is not None and session["ended_at"] == first[-1]["ended_at"]
         call_row = await db.fetchrow("SELECT ended_at FROM report.calls WHERE call_id = $1", call_id)
         assert call_row["ended_at"] is not None and second[-1]["ended_at"] >= call_row["ended_at"]
+        # the supervisor's phone is a leg of the call it monitored, one per session
+        legs = await db.fetch("SELECT * FROM report.legs WHERE call_id = $1 AND role = 'supervisor' "
+                              "ORDER BY started_at", call_id)
+        assert len(legs) == 2, legs
+        assert all(leg["endpoint"] == f"PJSIP/{SUPERVISOR}" and leg["answered_at"] and leg["ended_at"]
+                   for leg in legs), legs
     finally:
         if call_id is not None:
             quietly(ari_hangup, lab, call_id)
