@@ -160,7 +160,8 @@ async def serve(settings: Settings) -> None:
         return {"date": day.isoformat(), "minutes": 15, "rows": await reports.queue_intervals(store, day, 15, tz)}
 
     dispositions = Dispositions(agents, store, dialer,
-                                queue_codes={name: q.disposition_codes for name, q in flow.queues.items()})
+                                queue_codes={name: q.disposition_codes for name, q in flow.queues.items()},
+                                campaign_codes=dialer.disposition_codes)
     calls.on_final.append(dispositions.on_final)
     # The live feed of the dashboard and agent desktops: poked by every event, it pushes what changed.
     hub = LiveHub(Sources(

@@ -2,8 +2,9 @@
 
 Outbound calls go to the dialer (the code decides the lead's next state); inbound calls get the
 code on their row (`report.calls.disposition`). Which codes an agent is offered: the queue's
-`disposition_codes` (inbound), the campaign's codes (outbound; any valid code is accepted there,
-as the dialer's rules give `callback`, `dnc` and `retry` their meaning).
+`disposition_codes` (inbound), the campaign's `disposition_codes` (outbound; `callback`, `dnc` and
+`retry`, which the dialer's rules give a meaning, always; a campaign without a list accepts any
+valid code and its agents are offered a default list).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ log = structlog.get_logger("cc_ari.dispositions")
 
 DEFAULT_QUEUE_CODES = ("resolved", "follow_up", "escalated", "wrong_number", "other")
 DEFAULT_CAMPAIGN_CODES = ("sale", "not_interested", "callback", "retry", "dnc", "wrong_number")
+SCHEDULING_CODES = ("callback", "retry", "dnc")  # the dialer's rules give these a meaning: always allowed
 
 
 class DispositionError(Exception):
@@ -41,12 +43,12 @@ class CallRows(Protocol):
 class Dispositions:
     def __init__(self, agents: AgentService, rows: CallRows, outbound: OutboundDispositions, *,
                  queue_codes: Mapping[str, tuple[str, ...]] | None = None,
-                 campaign_codes: Callable[[str], tuple[str, ...]] = lambda _c: DEFAULT_CAMPAIGN_CODES) -> None:
+                 campaign_codes: Callable[[str], tuple[str, ...]] = lambda _c: ()) -> None:
         self._agents = agents
         self._rows = rows
         self._outbound = outbound
         self._queue_codes = dict(queue_codes or {})
-        self._campaign_codes = campaign_codes
+        self._campaign_list = campaign_codes  # the campaign's own list (empty: any valid code)
         self._inbound: dict[str, Call] = {}  # agent -> their last answered inbound call, not yet disposed
 
     def on_final(self, call: Call) -> None:
@@ -54,6 +56,14 @@ class Dispositions:
         if call.outbound or call.agent is None or call.answered_at is None:
             return
         self._inbound[call.agent] = call
+
+    def _campaign_restricts(self, campaign: str) -> bool:
+        return bool(self._campaign_list(campaign))
+
+    def _campaign_codes(self, campaign: str) -> tuple[str, ...]:
+        """What the desktop offers: the campaign's list and the scheduling codes, else the defaults."""
+        own = self._campaign_list(campaign)
+        return tuple(dict.fromkeys((*own, *SCHEDULING_CODES))) if own else DEFAULT_CAMPAIGN_CODES
 
     def codes(self, queue: str | None) -> tuple[str, ...]:
         return self._queue_codes.get(queue or "", ()) or DEFAULT_QUEUE_CODES
@@ -86,6 +96,10 @@ class Dispositions:
         if self._agents.get(agent).call_id == call.call_id:
             raise DispositionError(f"{agent} is still on the call: hang up first (POST /api/agents/{agent}/hangup)")
         if call.outbound:
+            allowed = self._campaign_codes(call.campaign or "")
+            if self._campaign_restricts(call.campaign or "") and code not in (*allowed, *SCHEDULING_CODES):
+                raise ValueError(f"code must be one of {', '.join(dict.fromkeys((*allowed, *SCHEDULING_CODES)))} "
+                                 f"for campaign {call.campaign}")
             return await self._outbound.disposition(agent, code, callback_at)
         if callback_at is not None:
             raise ValueError("callback_at is for outbound calls (the lead is called back)")

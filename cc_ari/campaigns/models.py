@@ -11,6 +11,7 @@ MODES = ("preview", "progressive", "predictive")
 STATES = ("created", "running", "paused", "stopped", "finished")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+CODE = re.compile(r"[a-z0-9_-]{1,32}")  # a disposition code
 RETRY_OUTCOMES = ("busy", "no_answer", "machine", "failed")
 # AMD()'s parameters, in its argument order, with amd.conf's defaults except the number of words:
 # Asterisk's 2 makes "Hello, John speaking" a machine (measured on the lab's Asterisk 22).
@@ -51,6 +52,8 @@ class Settings:
     notsure: str = "person"  # AMD's NOTSURE is connected as a "person", or treated as a "machine"
     blend_priority: str = "inbound"  # a blended agent free while both wait: "inbound" callers or "outbound" first
     amd_params: Mapping[str, int] = field(default_factory=lambda: dict(AMD_DEFAULTS))
+    # The final codes an agent may give (callback, dnc and retry always may); empty: any code
+    disposition_codes: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(self).items()}
@@ -125,6 +128,9 @@ def parse_campaign(body: Mapping[str, Any]) -> Campaign:
     for key, value in amd_params.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60000:
             raise CampaignError(f"amd_params.{key} must be an integer between 0 and 60000")
+    codes = body.get("disposition_codes", [])
+    if not isinstance(codes, list) or not all(isinstance(c, str) and CODE.fullmatch(c) for c in codes):
+        raise CampaignError("disposition_codes must be a list of codes of 1-32 characters a-z, 0-9, _ or -")
     country = body.get("country", defaults.country)
     if not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country):
         raise CampaignError("country must be a two-letter region code (e.g. US, FR)")
@@ -140,6 +146,7 @@ def parse_campaign(body: Mapping[str, Any]) -> Campaign:
         country=country,
         wrapup=int(_number(body, "wrapup", defaults.wrapup, 0, 3600, integer=True)),
         amd_params={**AMD_DEFAULTS, **amd_params},
+        disposition_codes=tuple(dict.fromkeys(codes)),
         **choices,
     )
     return Campaign(name=name, mode=mode, caller_id=caller_id, settings=settings)
@@ -150,6 +157,8 @@ def settings_from_json(data: Mapping[str, Any]) -> Settings:
     values = {k: v for k, v in data.items() if k in Settings.__dataclass_fields__}
     if "amd_params" in values:
         values["amd_params"] = {**AMD_DEFAULTS, **values["amd_params"]}
+    if "disposition_codes" in values:
+        values["disposition_codes"] = tuple(values["disposition_codes"])
     return Settings(**values)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cc_ari.campaigns.models import Settings
+from cc_ari.campaigns.models import CODE, Settings
 
 OUTCOMES = frozenset({"answered", "no_answer", "busy", "failed", "machine", "dropped", "abandoned"})
 _OUTCOMES = OUTCOMES
@@ -33,7 +33,7 @@ _HORIZON = timedelta(days=8)  # next_window_opening looks this far ahead
 _MAX_CALLBACK = timedelta(days=365)
 _SAMPLE = timedelta(hours=6)  # zones are assumed to change offset at most once in this long
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-_CODE = re.compile(r"[a-z0-9_-]{1,32}")
+_CODE = CODE
 _PERIODS = {"30d": 30 * 86400.0, "24h": 86400.0}
 
 

@@ -542,6 +542,11 @@ class Dialer:
     def campaign_names(self) -> list[str]:
         return sorted(self._runs)
 
+    def disposition_codes(self, name: str) -> tuple[str, ...]:
+        """The campaign's own disposition codes (empty: none set, or not a campaign worked on now)."""
+        run = self._runs.get(name)
+        return run.campaign.settings.disposition_codes if run is not None else ()
+
     def campaign_views(self) -> list[dict[str, Any]]:
         """Every campaign the dialer works on, for the live feed: name, state, mode, live figures."""
         return [{"campaign": name, "status": run.campaign.state, "mode": run.campaign.mode, "live": self.live(name)}

@@ -129,3 +129,33 @@ async def test_still_on_the_call_is_refused(world: Any) -> None:
     assert d.pending("agent1") is None
     with pytest.raises(DispositionError, match="still on the call"):
         await d.dispose("agent1", "sale", None)
+
+
+async def test_a_campaign_list_restricts_final_codes_but_never_the_scheduling_ones() -> None:
+    rows, dialer = Rows(), Dialer()
+    agents = AgentService(["agent1"], ["support"], rows)  # type: ignore[arg-type]
+    try:
+        d = Dispositions(agents, rows, dialer, campaign_codes=lambda c: ("sale", "no_sale") if c == "spring" else ())
+        agents.login("agent1", ["support"])
+        dialer.last["agent1"] = call("o4", outbound=True)
+        assert d.pending("agent1")["codes"] == ["sale", "no_sale", "callback", "retry", "dnc"]  # type: ignore[index]
+        with pytest.raises(ValueError, match="one of sale, no_sale, callback, retry, dnc"):
+            await d.dispose("agent1", "not_interested", None)
+        assert dialer.disposed == []
+        await d.dispose("agent1", "retry", None)
+        assert dialer.disposed == [("agent1", "retry", None)]
+    finally:
+        agents.close()
+
+
+def test_campaign_disposition_codes_are_validated_and_stored() -> None:
+    from cc_ari.campaigns.models import CampaignError, parse_campaign, settings_from_json
+
+    base = {"name": "c1", "mode": "progressive", "caller_id": "+15550000000"}
+    c = parse_campaign({**base, "disposition_codes": ["sale", "no_sale", "sale"]})
+    assert c.settings.disposition_codes == ("sale", "no_sale")
+    assert settings_from_json(c.settings.as_json()).disposition_codes == ("sale", "no_sale")
+    assert parse_campaign(base).settings.disposition_codes == ()
+    for bad in ("sale", ["Sale"], [""], [1]):
+        with pytest.raises(CampaignError, match="disposition_codes"):
+            parse_campaign({**base, "disposition_codes": bad})
