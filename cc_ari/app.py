@@ -177,7 +177,8 @@ async def serve(settings: Settings) -> None:
 
     metrics = Metrics(calls=calls.calls, queues=lambda: agents.queue_names, agents=agents.all,
                       db_backlog=lambda: store.backlog, ami_dropped=lambda: ami.dropped,
-                      campaigns=dialer.campaign_names, campaign_live=dialer.live)
+                      campaigns=dialer.campaign_names, campaign_live=dialer.live,
+                      scrape_token=settings.metrics_token)
     calls.on_final.append(metrics.call_final)
 
     def on_ari_event(ev: Event) -> None:

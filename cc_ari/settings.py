@@ -42,6 +42,7 @@ class Settings:
     request_timeout: float = 5.0
     reconcile_interval: float = 30.0  # seconds between checks of live state against Asterisk
     fault_injection: bool = False  # tests only: POST /api/debug/faults (admin token)
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics needs it when set
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +117,9 @@ class Settings:
 
         cel = e.get("CC_CEL_LOG", "").strip()
         log_dir = e.get("CC_LOG_DIR", "").strip()
+        metrics_token = e.get("CC_METRICS_TOKEN", "").strip() or None
+        if metrics_token is not None and len(metrics_token) < 16:
+            raise SettingsError("CC_METRICS_TOKEN must be at least 16 characters")
         return cls(
             database_url=db,
             ari_url=ari_url,
@@ -129,6 +133,7 @@ class Settings:
             http_host=e.get("CC_HTTP_HOST", "127.0.0.1"),
             http_port=port("CC_HTTP_PORT", "8080"),
             api_tokens=tokens,
+            metrics_token=metrics_token,
             config_path=Path(e.get("CC_CONFIG", "config/cc_ari.toml")),
             recordings_dir=Path(need("CC_RECORDINGS_DIR")),
             asterisk_recordings_dir=e.get("CC_ASTERISK_RECORDINGS_DIR", "").strip() or need("CC_RECORDINGS_DIR"),

@@ -17,6 +17,7 @@ owns its `CollectorRegistry` (never prometheus-client's global one), so tests ca
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -240,8 +241,9 @@ class Metrics:
                  campaigns: Callable[[], Iterable[str]] | None = None,
                  campaign_live: Callable[[str], Mapping[str, Any]] | None = None,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
-                 remember: int = 10_000) -> None:
+                 remember: int = 10_000, scrape_token: str | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.scrape_token = scrape_token  # when set, GET /metrics needs "Authorization: Bearer <it>"
         self._clock = clock
         self._remember = max(1, remember)
         self._counted: dict[str, None] = {}  # the last `remember` call ids counted (an ordered set)
@@ -308,12 +310,17 @@ class Metrics:
         return generate_latest(_WithoutCreated(self.registry)), CONTENT_TYPE
 
     def routes(self, app: web.Application) -> None:
-        """`GET /metrics`, no token (outside /api/; loopback-only like the rest of the lab)."""
-        app.router.add_get("/metrics", metrics_route(self))
+        """`GET /metrics`: no token unless `scrape_token` is set (the lab's is loopback-only)."""
+        app.router.add_get("/metrics", metrics_route(self, self.scrape_token))
 
 
-def metrics_route(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handler(_request: web.Request) -> web.Response:
+def metrics_route(metrics: Metrics, token: str | None = None) -> Callable[[web.Request], Awaitable[web.Response]]:
+    expected = f"Bearer {token}".encode() if token else None
+
+    async def handler(request: web.Request) -> web.Response:
+        if expected is not None and not hmac.compare_digest(
+                request.headers.get("Authorization", "").encode("utf-8", "surrogateescape"), expected):
+            return web.json_response({"error": "missing or invalid bearer token"}, status=401)
         body, content_type = metrics.render()
         return web.Response(body=body, headers={"Content-Type": content_type})
 

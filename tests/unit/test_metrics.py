@@ -253,3 +253,15 @@ async def test_get_metrics_over_http_without_token() -> None:
             fams = {f.name: f for f in text_string_to_metric_families(await resp.text())}
             assert one(fams["cc_calls"], "cc_calls_total", direction="inbound", outcome="answered") == 1
             assert values(fams["cc_queue_waiting_calls"])[(("queue", "support"),)] == 2
+
+
+async def test_a_scrape_token_when_set_is_required() -> None:
+    token = "scrape-token-0123456789"
+    m = Metrics(scrape_token=token)
+    app = web.Application()
+    m.routes(app)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/metrics")).status == 401
+        assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong-token-0123456"})).status == 401
+        resp = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert resp.status == 200 and "cc_calls_total" in await resp.text()

@@ -135,3 +135,10 @@ def test_secrets_are_not_in_the_repr() -> None:
     text = repr(Settings.from_env(env(CC_AMI_PASSWORD="ami-secret")))
     assert "ari-secret" not in text and "ami-secret" not in text and ADMIN not in text
     assert "cc_ari" in text
+
+
+def test_metrics_token_is_optional_and_long_enough() -> None:
+    assert Settings.from_env(env()).metrics_token is None
+    assert Settings.from_env(env(CC_METRICS_TOKEN="scrape-token-0123456789")).metrics_token == "scrape-token-0123456789"
+    with pytest.raises(SettingsError, match="CC_METRICS_TOKEN"):
+        Settings.from_env(env(CC_METRICS_TOKEN="short"))
