@@ -6,12 +6,13 @@ error naming the key, never a surprise in the middle of a call.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cc_ari.campaigns.models import CODE
 
 DIGITS = frozenset("0123456789*#")
 
@@ -105,7 +106,7 @@ def _codes(where: str, raw: Any) -> tuple[str, ...]:
     if raw is None:
         return ()
     if (not isinstance(raw, list) or not raw
-            or not all(isinstance(c, str) and re.fullmatch(r"[a-z0-9_-]{1,32}", c) for c in raw)):
+            or not all(isinstance(c, str) and CODE.fullmatch(c) for c in raw)):
         raise CallFlowError(f"{where} must be a non-empty list of codes of 1-32 characters a-z, 0-9, _ or -")
     return tuple(dict.fromkeys(raw))
 

@@ -57,13 +57,11 @@ class Dispositions:
             return
         self._inbound[call.agent] = call
 
-    def _campaign_restricts(self, campaign: str) -> bool:
-        return bool(self._campaign_list(campaign))
-
-    def _campaign_codes(self, campaign: str) -> tuple[str, ...]:
-        """What the desktop offers: the campaign's list and the scheduling codes, else the defaults."""
+    def _campaign_codes(self, campaign: str) -> tuple[tuple[str, ...], bool]:
+        """(what the desktop offers, whether only those are accepted): the campaign's list and the
+        scheduling codes when it has one, else the defaults, any valid code accepted."""
         own = self._campaign_list(campaign)
-        return tuple(dict.fromkeys((*own, *SCHEDULING_CODES))) if own else DEFAULT_CAMPAIGN_CODES
+        return (tuple(dict.fromkeys((*own, *SCHEDULING_CODES))), True) if own else (DEFAULT_CAMPAIGN_CODES, False)
 
     def codes(self, queue: str | None) -> tuple[str, ...]:
         return self._queue_codes.get(queue or "", ()) or DEFAULT_QUEUE_CODES
@@ -81,7 +79,7 @@ class Dispositions:
         if call is None or self._agents.get(agent).call_id == call.call_id:
             return None
         if call.outbound:
-            codes = self._campaign_codes(call.campaign or "")
+            codes, _ = self._campaign_codes(call.campaign or "")
             return {"call_id": call.call_id, "direction": "outbound", "campaign": call.campaign, "codes": list(codes)}
         return {"call_id": call.call_id, "direction": "inbound", "queue": call.queue,
                 "codes": list(self.codes(call.queue))}
@@ -96,10 +94,9 @@ class Dispositions:
         if self._agents.get(agent).call_id == call.call_id:
             raise DispositionError(f"{agent} is still on the call: hang up first (POST /api/agents/{agent}/hangup)")
         if call.outbound:
-            allowed = self._campaign_codes(call.campaign or "")
-            if self._campaign_restricts(call.campaign or "") and code not in (*allowed, *SCHEDULING_CODES):
-                raise ValueError(f"code must be one of {', '.join(dict.fromkeys((*allowed, *SCHEDULING_CODES)))} "
-                                 f"for campaign {call.campaign}")
+            offered, only = self._campaign_codes(call.campaign or "")
+            if only and code not in offered:
+                raise ValueError(f"code must be one of {', '.join(offered)} for campaign {call.campaign}")
             return await self._outbound.disposition(agent, code, callback_at)
         if callback_at is not None:
             raise ValueError("callback_at is for outbound calls (the lead is called back)")

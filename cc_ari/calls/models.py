@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,6 +26,15 @@ class Phase(enum.StrEnum):
 
 
 WAITING = frozenset({Phase.QUEUED, Phase.RINGING})
+
+
+def waiting_by_queue(calls: Iterable[Call]) -> dict[str, list[Call]]:
+    """The calls waiting for an agent (queued, or an agent's phone ringing), per queue."""
+    out: dict[str, list[Call]] = {}
+    for c in calls:
+        if c.queue is not None and c.phase in WAITING:
+            out.setdefault(c.queue, []).append(c)
+    return out
 
 
 @dataclass(eq=False, slots=True)

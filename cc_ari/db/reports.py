@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cc_ari.db.store import CallStore
+from cc_ari.fallback.plan import member_of
 from cc_ari.reporting.queue_log import AgentEvent, AgentLeg, QueueCall
 
 TIMEOUT = 30.0  # seconds, every statement
@@ -205,11 +206,6 @@ async def agent_intervals(pool: Any, day: date, minutes: int, tz: tzinfo | str,
     return [_row(r, AGENT_INTERVAL_KEYS) for r in rows]
 
 
-def _agent_of(endpoint: str) -> str:
-    tech, sep, name = endpoint.partition("/")
-    return name if sep and tech.upper() == "PJSIP" else endpoint
-
-
 async def queue_log_rows(pool: Any, since: datetime, until: datetime) -> tuple[list[QueueCall], list[AgentEvent]]:
     """What `reporting.queue_log.export` needs for the lines of [since, until): the queue calls
     that may have a line then (entered at most EXPORT_LOOKBACK before `since`), each with its
@@ -220,7 +216,7 @@ async def queue_log_rows(pool: Any, since: datetime, until: datetime) -> tuple[l
     if call_rows:
         for r in await db.fetch(EXPORT_LEGS, [c["call_id"] for c in call_rows], timeout=TIMEOUT):
             legs.setdefault(r["call_id"], []).append(AgentLeg(
-                leg_id=r["leg_id"], agent=_agent_of(r["endpoint"]), started_at=r["started_at"],
+                leg_id=r["leg_id"], agent=member_of(r["endpoint"]), started_at=r["started_at"],
                 answered_at=r["answered_at"], ended_at=r["ended_at"]))
     calls = [QueueCall(call_id=r["call_id"], queue=r["queue"], caller=r["caller"], queued_at=r["queued_at"],
                        answered_at=r["answered_at"], ended_at=r["ended_at"], outcome=r["outcome"], agent=r["agent"],

@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 
 from cc_ari.agents.models import Agent, AgentState
-from cc_ari.calls.models import WAITING, Call, Phase
+from cc_ari.calls.models import Call, Phase, waiting_by_queue
 
 log = structlog.get_logger("cc_ari.live")
 
@@ -248,8 +248,9 @@ class LiveHub:
         out: dict[tuple[str, str], str] = {}
         for a in agents:
             out[("agent", a.name)] = _dump(self._agent(a, online.get(a.name, False)))
+        waiting = waiting_by_queue(calls)
         for q in sorted(src.queue_names()):
-            out[("queue", q)] = _dump(self._queue(q, agents, calls))
+            out[("queue", q)] = _dump(self._queue(q, agents, calls, waiting.get(q, [])))
         for c in calls:
             out[("call", c.call_id)] = _dump(call_message(c))
         for camp in src.campaigns():
@@ -273,8 +274,7 @@ class LiveHub:
             "disposition_pending": self._src.disposition_pending(a.name) if a.state is AgentState.WRAPUP else None,
         }
 
-    def _queue(self, q: str, agents: list[Agent], calls: list[Call]) -> Message:
-        waiting = [c for c in calls if c.queue == q and c.phase in WAITING and not c.outbound]
+    def _queue(self, q: str, agents: list[Agent], calls: list[Call], waiting: list[Call]) -> Message:
         members = [a for a in agents if q in a.queues]
         oldest = min((c.queued_at for c in waiting if c.queued_at is not None), default=None)
         by_state = {s: sum(1 for a in members if a.state is s) for s in AgentState if s is not AgentState.LOGGED_OUT}

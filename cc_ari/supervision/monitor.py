@@ -485,7 +485,6 @@ class Monitors:
         leg = m.session.legs.get(m.channel_id)  # the supervisor's phone: a leg of the call it monitors
         if leg is not None:
             row = leg.as_row(m.call_id)
-            row["role"] = "supervisor"
             row["answered_at"] = row["answered_at"] or m.answered_at
             row["ended_at"] = row["ended_at"] or m.ended_at
             self._store.leg(leg.leg_id, **row)

@@ -22,7 +22,7 @@ from cc_ari.agents.models import Agent
 from cc_ari.agents.reachability import Reachability
 from cc_ari.agents.service import AgentService
 from cc_ari.ari.client import AriEvents
-from cc_ari.calls.models import Phase
+from cc_ari.calls.models import Phase, waiting_by_queue
 from cc_ari.calls.service import CallService
 from cc_ari.db.store import is_outage
 
@@ -301,9 +301,10 @@ class Api:
         now = time.monotonic()
         calls = self._calls.calls()
         agents = self._agents.all()
+        by_queue = waiting_by_queue(calls)
         out = []
         for q in sorted(self._agents.queue_names):
-            waiting = [c for c in calls if c.queue == q and c.phase in (Phase.QUEUED, Phase.RINGING)]
+            waiting = by_queue.get(q, [])
             logged = [a for a in agents if q in a.queues]
             out.append({
                 "queue": q,

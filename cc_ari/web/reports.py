@@ -4,7 +4,6 @@ The same numbers as the wallboard's (one definition, in SQL)."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, tzinfo
 from typing import Any
 
@@ -43,8 +42,4 @@ class ReportsApi:
         day, minutes = self._day_minutes(request)
         agent = request.query.get("agent") or None
         rows = await reports.agent_intervals(self._pool, day, minutes, self._tz, agent=agent)
-        return web.json_response({"date": day.isoformat(), "minutes": minutes, "rows": rows}, dumps=_dumps)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, default=str)
+        return web.json_response({"date": day.isoformat(), "minutes": minutes, "rows": rows})

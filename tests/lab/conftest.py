@@ -180,6 +180,21 @@ def csv_post(lab: dict[str, str], path: str, text: str, token: str | None = None
         return exc.code, json.loads(exc.read())
 
 
+def kill_service() -> None:
+    """A crash: SIGKILL cc_ari's process group (no chance to hand anything over), and wait for it to die."""
+    import os
+    import signal
+
+    pid = int((REPO / ".lab" / "run" / "cc_ari.pid").read_text())
+    os.killpg(pid, signal.SIGKILL)
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+
+
 def lab_cmd(*args: str) -> None:
     """Drive the lab (service-stop/start, pg-stop/start) for failure tests."""
     import subprocess

@@ -10,26 +10,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import time
 
 import pytest
 
-from conftest import REPO, lab_cmd, legs_of, wait_call_row
+from conftest import kill_service, lab_cmd, legs_of, wait_call_row
 
 pytestmark = pytest.mark.lab
-
-
-def _kill_service() -> None:
-    pid = int((REPO / ".lab" / "run" / "cc_ari.pid").read_text())
-    os.killpg(pid, signal.SIGKILL)
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
-        time.sleep(0.1)
 
 
 async def test_callers_waiting_during_a_crash_are_served_by_cc_ari_in_their_order(call, phones, api, db,
@@ -39,7 +25,7 @@ async def test_callers_waiting_during_a_crash_are_served_by_cc_ari_in_their_orde
         sipps.append(call("5001", caller_number, steps=[("pause", 45000)]))
         await asyncio.sleep(1.0)
     await asyncio.sleep(1.0)
-    await asyncio.to_thread(_kill_service)
+    await asyncio.to_thread(kill_service)
     await asyncio.sleep(8.0)  # callers hear music from Asterisk meanwhile
     await asyncio.to_thread(lab_cmd, "service-start")
     queued = {q["queue"]: q for q in api.ok("GET", "/api/queues")["queues"]}
@@ -79,7 +65,7 @@ async def test_caller_in_the_ivr_during_a_crash_gets_the_menu_again_and_reaches_
     # whose "press 2" the caller answers after 12 s
     sipp = call("5000", caller_number, steps=[("pause", 12000), ("dtmf", "2"), ("pause", 5000)])
     await asyncio.sleep(2.0)
-    await asyncio.to_thread(_kill_service)
+    await asyncio.to_thread(kill_service)
     await asyncio.sleep(1.0)
     await asyncio.to_thread(lab_cmd, "service-start")
     res = await asyncio.to_thread(sipp.wait, 60)

@@ -24,7 +24,6 @@ import math
 import os
 import random
 import re
-import signal
 import struct
 import time
 import urllib.error
@@ -35,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, Api, lab_cmd
+from conftest import Api, kill_service, lab_cmd
 from sipp import (
     REQ_HEAD,
     RESP_HEAD,
@@ -653,18 +652,6 @@ async def test_agent_in_a_persistent_session_is_monitored_on_the_sessions_channe
                 p.log_file.unlink(missing_ok=True)
 
 
-def _kill_service() -> None:
-    """SIGKILL cc_ari (as tests/lab/test_crash.py does)."""
-    pid = int((REPO / ".lab" / "run" / "cc_ari.pid").read_text())
-    os.killpg(pid, signal.SIGKILL)
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize(("stop", "reason"), [("crash", "restart"), ("restart", "shutdown")])
 async def test_a_restart_during_a_barge_hangs_up_the_supervisor_and_the_call_goes_on(stop, reason, lab, api, sup_api,
                                                                                       db, caller_number):
@@ -704,7 +691,7 @@ async def test_a_restart_during_a_barge_hangs_up_the_supervisor_and_the_call_goe
         assert hears(caller_media, F_SUPERVISOR, w), summary(parties, w)
 
         if stop == "crash":
-            await asyncio.to_thread(_kill_service)
+            await asyncio.to_thread(kill_service)
             await asyncio.sleep(2.0)
             await asyncio.to_thread(lab_cmd, "service-start")
         else:

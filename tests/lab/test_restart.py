@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from conftest import lab_cmd, legs_of, wait_call_row
+from conftest import kill_service, lab_cmd, legs_of, wait_call_row
 
 pytestmark = pytest.mark.lab
 
@@ -98,32 +98,13 @@ async def test_asterisk_restart_ends_live_calls_cleanly_and_service_recovers(cal
         await db.close()
 
 
-def _kill_service() -> None:
-    """A crash: SIGKILL, no chance to hand anything over."""
-    import os
-    import signal
-
-    from conftest import REPO
-
-    pid = int((REPO / ".lab" / "run" / "cc_ari.pid").read_text())
-    os.killpg(pid, signal.SIGKILL)
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
-        import time
-
-        time.sleep(0.1)
-
-
 async def test_call_that_ends_while_the_service_is_crashed_is_finished_from_cel(call, phones, api, db,
                                                                                caller_number):
     phones("agent18", queues=["support"])
     sipp = call("5001", caller_number, steps=[("pause", 6000)])
     await asyncio.sleep(2.5)
     assert api.agent("agent18")["state"] == "on_call"
-    await asyncio.to_thread(_kill_service)
+    await asyncio.to_thread(kill_service)
     try:
         res = await asyncio.to_thread(sipp.wait, 30)  # the conversation goes on and ends without cc_ari
         assert res.returncode == 0, res.errors or res.stderr
@@ -142,7 +123,7 @@ async def test_conversation_survives_a_crash_of_the_service(call, phones, api, d
     phones("agent17", queues=["support"])
     sipp = call("5001", caller_number, steps=[("pause", 10000)])
     await asyncio.sleep(2.5)
-    await asyncio.to_thread(_kill_service)
+    await asyncio.to_thread(kill_service)
     await asyncio.to_thread(lab_cmd, "service-start")
     assert api.agent("agent17")["state"] == "on_call"  # adopted
     res = await asyncio.to_thread(sipp.wait, 30)
